@@ -1,0 +1,1 @@
+//! Darknet-compatible CNN training and inference.

@@ -1,0 +1,1 @@
+//! Persistent transactional memory (Romulus) over a mapped region.

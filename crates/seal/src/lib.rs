@@ -1,0 +1,1 @@
+//! AES-GCM sealed records, key hierarchy, attestation and key provisioning.
