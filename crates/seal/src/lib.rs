@@ -1,1 +1,35 @@
-//! AES-GCM sealed records, key hierarchy, attestation and key provisioning.
+//! Sealing, keys, attestation and key provisioning for Plinius.
+//!
+//! - [`record`]: AES-256-GCM records `nonce ‖ ciphertext ‖ tag` with required
+//!   associated data, sealed into and opened from caller slices (persistent
+//!   memory, memory maps) without extra copies; [`chunked`]: buffers of any
+//!   size, each chunk bound to its index and the chunk count.
+//! - [`key`]: 256-bit keys, HKDF subkeys per use, the owner's [`KeyBundle`];
+//!   zeroised on drop, never printed. [`keyfile`]: the owner's 0600 key file.
+//! - [`dataset`]: the sealed dataset file format and its reader.
+//! - [`evidence`]: the attestation seam ([`evidence::EvidenceProvider`],
+//!   [`evidence::verify`]) with the `sim` and `tsm` back-ends.
+//! - [`provision`]: HPKE (RFC 9180) delivery of the key bundle to an attested
+//!   enclave key, bound to the verifier's nonce.
+//! - [`platform`]: the simulated platform (signing key and sealing secret) and
+//!   sealing to the platform for restarts.
+#![warn(missing_docs)]
+
+pub mod chunked;
+pub mod dataset;
+pub mod error;
+pub mod files;
+pub mod key;
+pub mod keyfile;
+pub mod record;
+
+pub use chunked::{
+    CHUNK_SIZE, chunked_sealed_len, open_chunked_into, open_chunked_to_vec, seal_chunked_into,
+    seal_chunked_to_vec,
+};
+pub use error::{Result, SealError};
+pub use key::{DatasetKey, Key256, KeyBundle, ModelKey, SealKey};
+pub use record::{
+    OVERHEAD, open_in_place, open_into, open_to_vec, seal_in_place, seal_into, seal_to_vec,
+    sealed_len,
+};

@@ -1,0 +1,136 @@
+//! File helpers: secret files created with mode 0600 (never world- or
+//! group-readable, never silently overwritten), permission checks on read,
+//! and atomic writes of public files.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use zeroize::Zeroizing;
+
+use crate::error::{Result, SealError};
+
+/// Creates `path` with mode 0600 and writes `bytes`. Refuses to overwrite an
+/// existing file unless `overwrite` is true (then the file is replaced
+/// atomically through a 0600 temporary file in the same directory).
+pub fn write_secret_file(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
+    if !overwrite && path.exists() {
+        return Err(SealError::Exists {
+            path: path.to_path_buf(),
+        });
+    }
+    let tmp = tmp_path(path);
+    let _ = fs::remove_file(&tmp);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| SealError::io(&tmp, e))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| SealError::io(&tmp, e))?;
+    drop(f);
+    if !overwrite && path.exists() {
+        let _ = fs::remove_file(&tmp);
+        return Err(SealError::Exists {
+            path: path.to_path_buf(),
+        });
+    }
+    fs::rename(&tmp, path).map_err(|e| SealError::io(path, e))?;
+    Ok(())
+}
+
+/// Reads a secret file, refusing it if group or others can access it.
+pub fn read_secret_file(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
+    let meta = fs::metadata(path).map_err(|e| SealError::io(path, e))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(SealError::Permissions {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(Zeroizing::new(
+        fs::read(path).map_err(|e| SealError::io(path, e))?,
+    ))
+}
+
+/// Writes a public (non-secret, e.g. sealed) file atomically: temporary file,
+/// fsync, rename. Refuses to overwrite unless `overwrite`.
+pub fn write_public_file(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
+    if !overwrite && path.exists() {
+        return Err(SealError::Exists {
+            path: path.to_path_buf(),
+        });
+    }
+    let tmp = tmp_path(path);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(&tmp)
+        .map_err(|e| SealError::io(&tmp, e))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| SealError::io(&tmp, e))?;
+    drop(f);
+    fs::rename(&tmp, path).map_err(|e| SealError::io(path, e))
+}
+
+/// The temporary sibling `path` is written through.
+pub fn tmp_path(path: &Path) -> std::path::PathBuf {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".tmp");
+    path.with_file_name(name)
+}
+
+/// Creates directory `dir` (and parents) with mode 0700 for the last level.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| SealError::io(dir, e))
+}
+
+/// First 8 bytes of SHA-256 of `bytes`: the checksum of file headers.
+pub fn checksum8(bytes: &[u8]) -> [u8; 8] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    d.as_ref()[..8].try_into().expect("8 bytes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_files_are_0600_and_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k");
+        write_secret_file(&p, b"secret", false).unwrap();
+        let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(matches!(
+            write_secret_file(&p, b"other", false),
+            Err(SealError::Exists { .. })
+        ));
+        assert_eq!(&read_secret_file(&p).unwrap()[..], b"secret");
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        let e = read_secret_file(&p).unwrap_err();
+        assert!(e.to_string().contains("chmod 600"), "{e}");
+        assert!(matches!(
+            read_secret_file(&dir.path().join("missing")),
+            Err(SealError::Io { .. })
+        ));
+    }
+}
