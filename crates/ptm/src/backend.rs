@@ -1,0 +1,159 @@
+//! The seam under a pool: the memory a pool lives in, and how its lines are made
+//! persistent. Three back-ends: a mapped file ([`crate::FileBackend`]), plain
+//! volatile memory ([`MemBackend`], for tests and benchmarks) and the simulated
+//! PM ([`crate::SimPm`], for crash tests).
+
+use crate::flush::{self, FlushStrategy};
+use std::alloc::Layout;
+use std::path::Path;
+
+/// The memory under a pool.
+///
+/// The region `[as_ptr(), as_ptr() + len())` stays valid and at the same address
+/// for the back-end's whole life; the pool reads and writes it directly and calls
+/// [`flush`](PmBackend::flush) and [`fence`](PmBackend::fence) to make writes
+/// persistent: a line is persistent once flushed and then fenced.
+pub trait PmBackend: Send + Sync {
+    /// Start of the region (page aligned).
+    fn as_ptr(&self) -> *mut u8;
+    /// Length of the region in bytes.
+    fn len(&self) -> usize;
+    /// Whether the region is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Starts writing back the lines overlapping `[off, off + len)` (no ordering).
+    /// Out-of-range parts are ignored.
+    fn flush(&self, off: usize, len: usize);
+    /// Waits until every line flushed before is persistent.
+    fn fence(&self);
+    /// The flush strategy in use.
+    fn strategy(&self) -> FlushStrategy;
+    /// A name for error messages: the file path, or `<memory>` / `<simulated PM>`.
+    fn name(&self) -> &Path;
+}
+
+/// A zeroed, page-aligned heap allocation (the memory of the non-file back-ends).
+pub(crate) struct AlignedBuf {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: AlignedBuf owns its allocation exclusively, like a Box<[u8]>.
+unsafe impl Send for AlignedBuf {}
+// SAFETY: shared access only hands out the raw pointer; synchronisation of the
+// bytes is the user's (the pool's lock) responsibility, as for a mapping.
+unsafe impl Sync for AlignedBuf {}
+
+impl AlignedBuf {
+    const ALIGN: usize = 4096;
+
+    pub(crate) fn zeroed(len: usize) -> Self {
+        if len == 0 {
+            return AlignedBuf {
+                ptr: Self::ALIGN as *mut u8,
+                len: 0,
+            };
+        }
+        let layout = Layout::from_size_align(len, Self::ALIGN).expect("buffer size overflow");
+        // SAFETY: the layout has a non-zero size.
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        if ptr.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        AlignedBuf { ptr, len }
+    }
+
+    pub(crate) fn ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        // SAFETY: ptr..ptr+len is our live allocation (or a dangling aligned
+        // pointer with len 0).
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as above, and &mut self gives exclusive access.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+}
+
+impl Drop for AlignedBuf {
+    fn drop(&mut self) {
+        if self.len > 0 {
+            let layout = Layout::from_size_align(self.len, Self::ALIGN).expect("layout");
+            // SAFETY: allocated in `zeroed` with this exact layout.
+            unsafe { std::alloc::dealloc(self.ptr, layout) };
+        }
+    }
+}
+
+/// Plain volatile memory as a pool back-end: for tests and benchmarks. Flushes
+/// use the given strategy's instructions (so their cost is real) but nothing
+/// survives the process.
+pub struct MemBackend {
+    buf: AlignedBuf,
+    strategy: FlushStrategy,
+}
+
+impl MemBackend {
+    /// `len` zeroed bytes, flushed with `strategy` (`msync` behaves as `none`).
+    /// Panics if the CPU lacks the strategy's instruction.
+    pub fn new(len: usize, strategy: FlushStrategy) -> Self {
+        assert!(
+            strategy.supported(),
+            "flush strategy {strategy} unsupported on this CPU"
+        );
+        MemBackend {
+            buf: AlignedBuf::zeroed(len),
+            strategy,
+        }
+    }
+
+    /// A back-end holding a copy of `bytes` (e.g. a pool image), no flushing.
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        let mut buf = AlignedBuf::zeroed(bytes.len());
+        buf.as_mut_slice().copy_from_slice(bytes);
+        MemBackend {
+            buf,
+            strategy: FlushStrategy::None,
+        }
+    }
+
+    /// The whole region.
+    pub fn bytes(&self) -> &[u8] {
+        self.buf.as_slice()
+    }
+}
+
+impl PmBackend for MemBackend {
+    fn as_ptr(&self) -> *mut u8 {
+        self.buf.ptr()
+    }
+    fn len(&self) -> usize {
+        self.buf.len()
+    }
+    fn flush(&self, off: usize, len: usize) {
+        let end = off.saturating_add(len).min(self.buf.len());
+        if off < end {
+            // SAFETY: [off, end) is inside our allocation; the strategy was checked
+            // at construction.
+            unsafe { flush::flush_lines(self.strategy, self.buf.ptr().add(off), end - off) }
+        }
+    }
+    fn fence(&self) {
+        flush::fence(self.strategy);
+    }
+    fn strategy(&self) -> FlushStrategy {
+        self.strategy
+    }
+    fn name(&self) -> &Path {
+        Path::new("<memory>")
+    }
+}

@@ -1,0 +1,349 @@
+//! Flush strategies: how a written cache line is made persistent, chosen at run
+//! time from the CPU and the file system, overridable.
+//!
+//! This module and the back-ends are the only places with `unsafe`: the cache-line
+//! flush instructions are issued with inline assembly.
+
+use crate::error::{PtmError, Result};
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+/// The size of a cache line, the unit of persistence.
+pub const LINE: usize = 64;
+
+/// The environment variable that overrides the flush strategy of pools opened
+/// without an explicit one.
+pub const FLUSH_ENV: &str = "PLINIUS_FLUSH";
+
+/// How written lines are made persistent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FlushStrategy {
+    /// `clwb` per line, `sfence` as the fence (write back, keep the line cached).
+    Clwb,
+    /// `clflushopt` per line, `sfence` as the fence (write back and invalidate).
+    ClflushOpt,
+    /// `clflush` per line (ordered by itself; the fence is free).
+    Clflush,
+    /// `msync(MS_SYNC)` of the pages holding the lines: a pool on an ordinary disk.
+    Msync,
+    /// Caches are persistent (eADR): no flush, `sfence` as the fence.
+    Eadr,
+    /// Nothing at all: not crash safe, a benchmark upper bound only.
+    None,
+}
+
+impl FlushStrategy {
+    /// All strategies, in order of preference for PM.
+    pub const ALL: [FlushStrategy; 6] = [
+        FlushStrategy::Clwb,
+        FlushStrategy::ClflushOpt,
+        FlushStrategy::Clflush,
+        FlushStrategy::Msync,
+        FlushStrategy::Eadr,
+        FlushStrategy::None,
+    ];
+
+    /// The strategy's name as used on the command line and in `PLINIUS_FLUSH`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FlushStrategy::Clwb => "clwb",
+            FlushStrategy::ClflushOpt => "clflushopt",
+            FlushStrategy::Clflush => "clflush",
+            FlushStrategy::Msync => "msync",
+            FlushStrategy::Eadr => "eadr",
+            FlushStrategy::None => "none",
+        }
+    }
+
+    /// Whether this CPU can run the strategy.
+    pub fn supported(self) -> bool {
+        let s = cpu_flush_support();
+        match self {
+            FlushStrategy::Clwb => s.clwb,
+            FlushStrategy::ClflushOpt => s.clflushopt,
+            FlushStrategy::Clflush => s.clflush,
+            FlushStrategy::Eadr => s.sfence,
+            FlushStrategy::Msync | FlushStrategy::None => true,
+        }
+    }
+
+    /// Errors if this CPU cannot run the strategy.
+    pub fn check_supported(self) -> Result<Self> {
+        if self.supported() {
+            Ok(self)
+        } else {
+            Err(PtmError::UnsupportedFlush {
+                strategy: self.name().to_string(),
+                why: "this CPU lacks the instruction".to_string(),
+            })
+        }
+    }
+
+    /// Whether the strategy flushes individual cache lines with an instruction.
+    pub fn is_cache_line(self) -> bool {
+        matches!(
+            self,
+            FlushStrategy::Clwb | FlushStrategy::ClflushOpt | FlushStrategy::Clflush
+        )
+    }
+
+    /// The strategy named by `PLINIUS_FLUSH`, if the variable is set.
+    pub fn from_env() -> Result<Option<Self>> {
+        match std::env::var(FLUSH_ENV) {
+            Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim().parse()?)),
+            _ => Ok(None),
+        }
+    }
+}
+
+impl fmt::Display for FlushStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for FlushStrategy {
+    type Err = PtmError;
+    fn from_str(s: &str) -> Result<Self> {
+        FlushStrategy::ALL
+            .into_iter()
+            .find(|f| f.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| PtmError::UnknownFlush(s.to_string()))
+    }
+}
+
+/// The cache-line flush instructions this CPU has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CpuFlushSupport {
+    /// `clflush` (CPUID.1:EDX.CLFSH).
+    pub clflush: bool,
+    /// `clflushopt` (CPUID.7.0:EBX bit 23).
+    pub clflushopt: bool,
+    /// `clwb` (CPUID.7.0:EBX bit 24).
+    pub clwb: bool,
+    /// `sfence` (SSE).
+    pub sfence: bool,
+}
+
+impl CpuFlushSupport {
+    /// The best cache-line strategy of this CPU (clwb, then clflushopt, then clflush).
+    pub fn best_line_flush(&self) -> Option<FlushStrategy> {
+        if self.clwb {
+            Some(FlushStrategy::Clwb)
+        } else if self.clflushopt {
+            Some(FlushStrategy::ClflushOpt)
+        } else if self.clflush {
+            Some(FlushStrategy::Clflush)
+        } else {
+            None
+        }
+    }
+}
+
+/// Probes the CPU (CPUID) for the flush instructions; `clwb` and `clflushopt` are
+/// not covered by `is_x86_feature_detected!`.
+pub fn cpu_flush_support() -> CpuFlushSupport {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::__cpuid_count;
+        let leaf1 = __cpuid_count(1, 0);
+        let max_leaf = __cpuid_count(0, 0).eax;
+        let leaf7_ebx = if max_leaf >= 7 {
+            __cpuid_count(7, 0).ebx
+        } else {
+            0
+        };
+        CpuFlushSupport {
+            clflush: leaf1.edx & (1 << 19) != 0,
+            clflushopt: leaf7_ebx & (1 << 23) != 0,
+            clwb: leaf7_ebx & (1 << 24) != 0,
+            sfence: true,
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        CpuFlushSupport {
+            clflush: false,
+            clflushopt: false,
+            clwb: false,
+            sfence: false,
+        }
+    }
+}
+
+/// The magic number of tmpfs in `statfs.f_type`.
+const TMPFS_MAGIC: i64 = 0x0102_1994;
+
+/// Whether `path` (a file or a directory) lives on tmpfs, which stands in for PM.
+pub fn is_tmpfs(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated string and `st` a properly sized,
+    // writable statfs buffer; statfs only writes into it.
+    unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        if libc::statfs(c.as_ptr(), &mut st) != 0 {
+            return false;
+        }
+        #[allow(clippy::unnecessary_cast)]
+        let t = st.f_type as i64;
+        t == TMPFS_MAGIC
+    }
+}
+
+/// The strategy the pool opener picks for a file at `path` (or a new file in the
+/// directory `path`) when nothing overrides it: a cache-line flush on a DAX mount
+/// (`dax` = `MAP_SYNC` accepted) or on tmpfs (emulated PM), `msync` elsewhere.
+pub fn auto_strategy(path: &Path, dax: bool) -> FlushStrategy {
+    let cpu = cpu_flush_support();
+    if dax || is_tmpfs(path) {
+        if let Some(s) = cpu.best_line_flush() {
+            return s;
+        }
+    }
+    FlushStrategy::Msync
+}
+
+/// Writes back every cache line overlapping `[ptr, ptr + len)` with the
+/// strategy's instruction (nothing for `msync`, `eadr`, `none`: the caller syncs).
+///
+/// # Safety
+/// `ptr..ptr+len` must be inside one live mapping, and the strategy must be
+/// supported by this CPU ([`FlushStrategy::supported`]).
+#[inline]
+pub unsafe fn flush_lines(strategy: FlushStrategy, ptr: *const u8, len: usize) {
+    if len == 0 {
+        return;
+    }
+    let start = (ptr as usize) & !(LINE - 1);
+    let end = ptr as usize + len;
+    match strategy {
+        FlushStrategy::Clwb => {
+            let mut p = start;
+            while p < end {
+                // SAFETY: the caller guarantees the line is mapped and clwb exists.
+                unsafe { clwb(p as *const u8) };
+                p += LINE;
+            }
+        }
+        FlushStrategy::ClflushOpt => {
+            let mut p = start;
+            while p < end {
+                // SAFETY: as above, for clflushopt.
+                unsafe { clflushopt(p as *const u8) };
+                p += LINE;
+            }
+        }
+        FlushStrategy::Clflush => {
+            let mut p = start;
+            while p < end {
+                // SAFETY: as above, for clflush.
+                unsafe { clflush(p as *const u8) };
+                p += LINE;
+            }
+        }
+        FlushStrategy::Msync | FlushStrategy::Eadr | FlushStrategy::None => {}
+    }
+}
+
+/// The persistence fence of the strategy: `sfence` for clwb, clflushopt and eadr;
+/// a compiler fence for the others (clflush is ordered; msync is synchronous).
+#[inline]
+pub fn fence(strategy: FlushStrategy) {
+    match strategy {
+        FlushStrategy::Clwb | FlushStrategy::ClflushOpt | FlushStrategy::Eadr => sfence(),
+        _ => std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn clwb(p: *const u8) {
+    // SAFETY: the caller guarantees `p` is mapped and the CPU has clwb; clwb
+    // neither writes memory visible to Rust nor touches the stack or flags.
+    unsafe { std::arch::asm!("clwb [{0}]", in(reg) p, options(nostack, preserves_flags)) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn clflushopt(p: *const u8) {
+    // SAFETY: as for clwb.
+    unsafe { std::arch::asm!("clflushopt [{0}]", in(reg) p, options(nostack, preserves_flags)) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn clflush(p: *const u8) {
+    // SAFETY: as for clwb; clflush exists on every x86_64 CPU.
+    unsafe { std::arch::asm!("clflush [{0}]", in(reg) p, options(nostack, preserves_flags)) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn sfence() {
+    // SAFETY: sfence exists on every x86_64 CPU (SSE) and only orders stores.
+    unsafe { std::arch::x86_64::_mm_sfence() }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn clwb(_p: *const u8) {}
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn clflushopt(_p: *const u8) {}
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn clflush(_p: *const u8) {}
+#[cfg(not(target_arch = "x86_64"))]
+fn sfence() {
+    std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for s in FlushStrategy::ALL {
+            assert_eq!(s.name().parse::<FlushStrategy>().unwrap(), s);
+        }
+        assert!(matches!(
+            "clwbx".parse::<FlushStrategy>(),
+            Err(PtmError::UnknownFlush(_))
+        ));
+    }
+
+    #[test]
+    fn cpu_probe_is_consistent() {
+        let s = cpu_flush_support();
+        #[cfg(target_arch = "x86_64")]
+        assert!(s.clflush, "every x86_64 CPU has clflush");
+        // The best line flush is one the CPU has.
+        if let Some(b) = s.best_line_flush() {
+            assert!(b.supported());
+        }
+    }
+
+    #[test]
+    fn flushing_supported_strategies_keeps_data() {
+        let mut buf = vec![7u8; 4096];
+        for s in FlushStrategy::ALL.into_iter().filter(|s| s.supported()) {
+            buf[100] = 1;
+            // SAFETY: buf is live and the strategy supported.
+            unsafe { flush_lines(s, buf.as_ptr().wrapping_add(10), 300) };
+            fence(s);
+            assert_eq!(buf[100], 1);
+            assert_eq!(buf[4000], 7);
+        }
+    }
+
+    #[test]
+    fn dev_shm_is_tmpfs_when_present() {
+        let p = Path::new("/dev/shm");
+        if p.exists() {
+            assert!(is_tmpfs(p));
+        }
+        assert!(!is_tmpfs(Path::new("/proc")));
+    }
+}

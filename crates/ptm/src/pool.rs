@@ -1,0 +1,917 @@
+//! The pool: Romulus transactions over a back-end.
+//!
+//! A write transaction logs (in volatile memory) the cache lines of main it
+//! writes, coalescing per line and merging adjacent lines into ranges. Commit
+//! uses four persistence fences whatever the transaction's size:
+//!
+//! 1. (at the first write) state = MUTATING, flush, **fence**; then main is written;
+//! 2. flush the logged ranges of main, **fence**;
+//! 3. state = COPYING, flush, **fence**;
+//! 4. copy the logged ranges main → back, flush them, **fence**;
+//! 5. state = IDLE, flush — its fence is merged into the next transaction's
+//!    first fence (or the pool's drop).
+//!
+//! Recovery on open: MUTATING → copy back to main; COPYING → copy main to back.
+
+use crate::backend::PmBackend;
+use crate::error::{PtmError, Result};
+use crate::file::{FileBackend, LockedFile};
+use crate::flush::{FlushStrategy, LINE};
+use crate::heap::{self, HeapStats};
+use crate::layout::{self, HEADER_LEN, HeaderInfo, MAGIC, PoolState, STATE_OFF};
+use bytemuck::Pod;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::path::Path;
+use std::sync::RwLock;
+
+/// Requested region sizes of a new pool (each rounded up to 4 KiB; main includes
+/// the allocator metadata and root table, about 1 KiB, plus 64 bytes per block).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolSize {
+    /// Bytes of main (the twinned, transactional region).
+    pub main: u64,
+    /// Bytes of the raw single-copy region (may be 0).
+    pub raw: u64,
+}
+
+impl PoolSize {
+    /// A pool with `main` bytes of main and no raw region.
+    pub fn main(main: u64) -> Self {
+        PoolSize { main, raw: 0 }
+    }
+}
+
+/// How to create or open a pool file.
+#[derive(Clone, Debug)]
+pub struct PoolOptions {
+    /// The flush strategy; `None`: `PLINIUS_FLUSH`, else chosen from the CPU and
+    /// the file system.
+    pub flush: Option<FlushStrategy>,
+    /// `create` may replace an existing file (never the default).
+    pub overwrite: bool,
+    /// Pre-fault every page at mapping time (default true), so first-touch page
+    /// faults do not pollute later timings.
+    pub prefault: bool,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        PoolOptions {
+            flush: None,
+            overwrite: false,
+            prefault: true,
+        }
+    }
+}
+
+/// Lines per write below which lines are logged (and deduplicated) one by one;
+/// larger writes are logged as one range.
+const SMALL_LINES: usize = 16;
+/// Log entries before the log overflows and commit falls back to copying the
+/// whole span of main written by the transaction.
+const MAX_ENTRIES: usize = 1 << 20;
+/// Chunk size for copying large ranges main → back (copy, then flush while hot).
+const COPY_CHUNK: usize = 256 * 1024;
+
+/// The volatile redo log: ranges of lines of main written by the transaction.
+struct Log {
+    /// `[first line, end line)` ranges.
+    entries: Vec<(usize, usize)>,
+    /// One bit per line of main: logged by a small write in this transaction.
+    bits: Vec<u64>,
+    began: bool,
+    overflow: bool,
+    lo: usize,
+    hi: usize,
+}
+
+impl Log {
+    fn new(main_len: usize) -> Self {
+        Log {
+            entries: Vec::with_capacity(1024),
+            bits: vec![0; main_len.div_ceil(LINE).div_ceil(64)],
+            began: false,
+            overflow: false,
+            lo: usize::MAX,
+            hi: 0,
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, a: usize, b: usize) {
+        self.lo = self.lo.min(a);
+        self.hi = self.hi.max(b);
+        if self.overflow {
+            return;
+        }
+        if let Some(last) = self.entries.last_mut() {
+            if last.1 == a {
+                last.1 = b;
+                return;
+            }
+            if last.0 <= a && b <= last.1 {
+                return;
+            }
+        }
+        if self.entries.len() >= MAX_ENTRIES {
+            self.overflow = true;
+            return;
+        }
+        self.entries.push((a, b));
+    }
+
+    fn reset(&mut self) {
+        if self.overflow {
+            let (a, b) = (self.lo, self.hi);
+            if a < b {
+                self.bits[a / 64..=(b - 1) / 64].fill(0);
+            }
+        } else {
+            for &(a, b) in &self.entries {
+                self.bits[a / 64..=(b - 1) / 64].fill(0);
+            }
+        }
+        self.entries.clear();
+        self.began = false;
+        self.overflow = false;
+        self.lo = usize::MAX;
+        self.hi = 0;
+    }
+}
+
+/// A persistent pool of the Romulus kind over a back-end `B`.
+pub struct Pool<B: PmBackend = FileBackend> {
+    backend: B,
+    info: HeaderInfo,
+    log: RwLock<Log>,
+}
+
+fn round_up(x: u64, g: u64) -> Option<u64> {
+    x.checked_add(g - 1).map(|v| v / g * g)
+}
+
+impl Pool<FileBackend> {
+    /// Creates a pool file at `path` of the given sizes and opens it. Refuses an
+    /// existing file unless `opts.overwrite`. The file is locked against other
+    /// openers until the pool is dropped.
+    pub fn create(path: impl AsRef<Path>, size: PoolSize, opts: &PoolOptions) -> Result<Self> {
+        let path = path.as_ref();
+        let (main, raw) = Self::checked_sizes(path, size)?;
+        let lf = LockedFile::create(path, opts.overwrite)?;
+        let total = HEADER_LEN as u64 + 2 * main + raw;
+        let made = (|| {
+            lf.allocate(total)?;
+            let backend = lf.map(total as usize, opts.flush, opts.prefault)?;
+            Pool::format_zeroed(backend, main, raw, true)
+        })();
+        if made.is_err() {
+            // The file is ours (just created or explicitly overwritten) and unusable.
+            let _ = std::fs::remove_file(path);
+        }
+        made
+    }
+
+    /// Opens an existing pool file (never creates one), locks it, checks its
+    /// header and recovers an interrupted transaction.
+    pub fn open(path: impl AsRef<Path>, opts: &PoolOptions) -> Result<Self> {
+        let path = path.as_ref();
+        let lf = LockedFile::open(path)?;
+        let len = lf.len()?;
+        let mut prefix = vec![0u8; HEADER_LEN];
+        let n = lf.read_prefix(&mut prefix)?;
+        let info = layout::parse(path, &prefix[..n], len)?;
+        let backend = lf.map(info.total_len() as usize, opts.flush, opts.prefault)?;
+        Pool::from_backend(backend)
+    }
+
+    fn checked_sizes(path: &Path, size: PoolSize) -> Result<(u64, u64)> {
+        let bad = |what: String| PtmError::BadSize {
+            path: path.to_path_buf(),
+            what,
+        };
+        let min_main = (heap::HEAP_START + 2 * heap::BLOCK_HDR) as u64;
+        let main = round_up(size.main.max(min_main), layout::GRANULE)
+            .filter(|m| *m <= layout::MAX_REGION)
+            .ok_or_else(|| bad(format!("main of {} bytes", size.main)))?;
+        let raw = round_up(size.raw, layout::GRANULE)
+            .filter(|r| *r <= layout::MAX_REGION)
+            .ok_or_else(|| bad(format!("raw of {} bytes", size.raw)))?;
+        Ok((main, raw))
+    }
+}
+
+/// Reads the header of the pool file at `path` without locking, mapping or
+/// recovering it (for `plinius inspect`): sizes, state word, format version.
+pub fn inspect_file(path: impl AsRef<Path>) -> Result<HeaderInfo> {
+    let path = path.as_ref();
+    let io = |op, source| PtmError::Io {
+        path: path.to_path_buf(),
+        op,
+        source,
+    };
+    let f = std::fs::File::open(path).map_err(|e| io("open", e))?;
+    let len = f.metadata().map_err(|e| io("stat", e))?.len();
+    let lf = LockedFileRead(f);
+    let mut prefix = vec![0u8; HEADER_LEN];
+    let n = lf.read_prefix(&mut prefix).map_err(|e| io("read", e))?;
+    layout::parse(path, &prefix[..n], len)
+}
+
+struct LockedFileRead(std::fs::File);
+impl LockedFileRead {
+    fn read_prefix(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let mut done = 0;
+        while done < buf.len() {
+            match self.0.read_at(&mut buf[done..], done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    }
+}
+
+impl<B: PmBackend> Pool<B> {
+    /// Formats a new pool on `backend` (whose length must be at least
+    /// header + 2 × main + raw after rounding) and opens it. Everything in the
+    /// region is overwritten.
+    pub fn format(backend: B, size: PoolSize) -> Result<Self> {
+        let (main, raw) = Pool::<FileBackend>::checked_sizes(backend.name(), size)?;
+        Self::format_zeroed(backend, main, raw, false)
+    }
+
+    fn format_zeroed(backend: B, main: u64, raw: u64, zeroed: bool) -> Result<Self> {
+        let total = HEADER_LEN as u64 + 2 * main + raw;
+        if (backend.len() as u64) < total {
+            return Err(PtmError::BadSize {
+                path: backend.name().to_path_buf(),
+                what: format!(
+                    "the region holds {} bytes, the pool needs {total}",
+                    backend.len()
+                ),
+            });
+        }
+        let total = total as usize;
+        let base = backend.as_ptr();
+        // SAFETY: the region is [base, base + len) and total <= len; we own the
+        // back-end, nothing else references its bytes.
+        let all = unsafe { std::slice::from_raw_parts_mut(base, total) };
+        if !zeroed {
+            all.fill(0);
+        }
+        let (m, b) = (HEADER_LEN, HEADER_LEN + main as usize);
+        heap::init(&mut all[m..b]);
+        all.copy_within(m..m + heap::HEAP_START + heap::BLOCK_HDR, b);
+        layout::encode_static(&mut all[..HEADER_LEN], main, raw);
+        all[STATE_OFF..STATE_OFF + 8].copy_from_slice(&PoolState::Idle.word().to_le_bytes());
+        if zeroed {
+            backend.flush(m, heap::HEAP_START + heap::BLOCK_HDR);
+            backend.flush(b, heap::HEAP_START + heap::BLOCK_HDR);
+        } else {
+            backend.flush(0, total);
+        }
+        backend.flush(0, HEADER_LEN);
+        backend.fence();
+        // The magic last: a crash while creating leaves "not a pool".
+        all[..8].copy_from_slice(&MAGIC);
+        backend.flush(0, 8);
+        backend.fence();
+        Self::from_backend_len(backend, total as u64)
+    }
+
+    /// Opens the pool held by `backend` (e.g. a [`crate::SimPm`] crash image):
+    /// checks the header and the heap, and recovers an interrupted transaction.
+    pub fn from_backend(backend: B) -> Result<Self> {
+        let len = backend.len() as u64;
+        Self::from_backend_len(backend, len)
+    }
+
+    fn from_backend_len(backend: B, len: u64) -> Result<Self> {
+        let n = (backend.len()).min(HEADER_LEN);
+        // SAFETY: the first n bytes of the region are readable.
+        let prefix = unsafe { std::slice::from_raw_parts(backend.as_ptr(), n) };
+        let info = layout::parse(backend.name(), prefix, len)?;
+        let pool = Pool {
+            log: RwLock::new(Log::new(info.main_len as usize)),
+            backend,
+            info,
+        };
+        pool.recover();
+        heap::walk(pool.main(), pool.backend.name())?;
+        Ok(pool)
+    }
+
+    fn recover(&self) {
+        let main = self.info.main_len as usize;
+        let (m, b) = (self.info.main_off(), self.info.back_off());
+        let base = self.backend.as_ptr();
+        match self.state() {
+            PoolState::Idle => return,
+            // SAFETY (both arms): main and back are disjoint in-bounds regions of
+            // the mapping and no reference to them is live during recovery.
+            PoolState::Mutating => unsafe {
+                std::ptr::copy_nonoverlapping(base.add(b), base.add(m), main);
+                self.backend.flush(m, main);
+            },
+            PoolState::Copying => unsafe {
+                std::ptr::copy_nonoverlapping(base.add(m), base.add(b), main);
+                self.backend.flush(b, main);
+            },
+        }
+        self.backend.fence();
+        self.set_state(PoolState::Idle);
+        self.backend.fence();
+    }
+
+    fn state(&self) -> PoolState {
+        // SAFETY: the state word is an aligned u64 inside the header.
+        let w =
+            unsafe { std::ptr::read_volatile(self.backend.as_ptr().add(STATE_OFF) as *const u64) };
+        PoolState::from_word(u64::from_le(w)).unwrap_or(PoolState::Mutating)
+    }
+
+    /// Stores and flushes the state word (no fence).
+    fn set_state(&self, s: PoolState) {
+        // SAFETY: the state word is an aligned u64 inside the header, written
+        // only under the pool's write lock (or before the pool is shared).
+        unsafe {
+            std::ptr::write_volatile(
+                self.backend.as_ptr().add(STATE_OFF) as *mut u64,
+                s.word().to_le(),
+            )
+        };
+        self.backend.flush(STATE_OFF, 8);
+    }
+
+    fn main(&self) -> &[u8] {
+        // SAFETY: main is in bounds; callers hold no writer (read lock or &self
+        // before sharing).
+        unsafe {
+            std::slice::from_raw_parts(
+                self.backend.as_ptr().add(HEADER_LEN),
+                self.info.main_len as usize,
+            )
+        }
+    }
+
+    /// Runs a write transaction. If `f` returns `Ok`, its writes are durable when
+    /// `write` returns; if it returns `Err` (or panics), main is restored and
+    /// nothing is persisted. Writers are serialised; readers wait for them.
+    pub fn write<R, E, F>(&self, f: F) -> std::result::Result<R, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> std::result::Result<R, E>,
+        E: From<PtmError>,
+    {
+        let mut log = self.log.write().unwrap_or_else(|p| p.into_inner());
+        let mut tx = Tx {
+            base: self.backend.as_ptr(),
+            main_len: self.info.main_len as usize,
+            backend: &self.backend,
+            log: &mut log,
+            done: false,
+            _not_send: PhantomData,
+        };
+        match f(&mut tx) {
+            Ok(r) => {
+                tx.commit();
+                Ok(r)
+            }
+            Err(e) => {
+                tx.abort();
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `f` with a read-only view of main (concurrent readers are fine).
+    pub fn read<R>(&self, f: impl FnOnce(&View<'_>) -> R) -> R {
+        let _g = self.log.read().unwrap_or_else(|p| p.into_inner());
+        let view = View {
+            main: self.main(),
+            name: self.backend.name(),
+        };
+        f(&view)
+    }
+
+    /// The raw region (read-only).
+    pub fn raw(&self) -> &[u8] {
+        // SAFETY: the raw region is in bounds and written only through
+        // `raw_mut`, which needs `&mut self`.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.backend.as_ptr().add(self.info.raw_off()),
+                self.info.raw_len as usize,
+            )
+        }
+    }
+
+    /// The exclusive writer of the raw region.
+    pub fn raw_mut(&mut self) -> RawWriter<'_> {
+        RawWriter {
+            // SAFETY: raw_off is within the region.
+            ptr: unsafe { self.backend.as_ptr().add(self.info.raw_off()) },
+            off: self.info.raw_off(),
+            len: self.info.raw_len as usize,
+            backend: &self.backend,
+            _excl: PhantomData,
+        }
+    }
+
+    /// The header facts (sizes, the current state word, format version).
+    pub fn info(&self) -> HeaderInfo {
+        HeaderInfo {
+            state: self.state(),
+            ..self.info
+        }
+    }
+
+    /// Length of main in bytes.
+    pub fn main_len(&self) -> u64 {
+        self.info.main_len
+    }
+
+    /// Length of the raw region in bytes.
+    pub fn raw_len(&self) -> u64 {
+        self.info.raw_len
+    }
+
+    /// The flush strategy of the back-end.
+    pub fn flush_strategy(&self) -> FlushStrategy {
+        self.backend.strategy()
+    }
+
+    /// The back-end (e.g. to arm a crash in a [`crate::SimPm`]).
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// Closes the pool cleanly and returns its back-end.
+    pub fn into_backend(self) -> B {
+        self.backend.fence();
+        let me = ManuallyDrop::new(self);
+        // SAFETY: `me` is never used or dropped again; each field is moved out
+        // exactly once (the log is dropped here, the back-end returned).
+        unsafe {
+            drop(std::ptr::read(&me.log));
+            std::ptr::read(&me.backend)
+        }
+    }
+}
+
+impl<B: PmBackend> std::fmt::Debug for Pool<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("name", &self.backend.name())
+            .field("info", &self.info())
+            .field("flush", &self.backend.strategy())
+            .finish()
+    }
+}
+
+impl<B: PmBackend> Drop for Pool<B> {
+    fn drop(&mut self) {
+        // Persist the last transaction's IDLE state word.
+        self.backend.fence();
+    }
+}
+
+/// A write transaction over main. Offsets are from the start of main.
+pub struct Tx<'a> {
+    base: *mut u8,
+    main_len: usize,
+    backend: &'a dyn PmBackend,
+    log: &'a mut Log,
+    done: bool,
+    _not_send: PhantomData<*mut u8>,
+}
+
+impl<'a> Tx<'a> {
+    fn err_bounds(&self, off: u64, len: u64) -> PtmError {
+        PtmError::OutOfBounds {
+            path: self.backend.name().to_path_buf(),
+            off,
+            len,
+            limit: self.main_len as u64,
+        }
+    }
+
+    #[inline]
+    fn check(&self, off: u64, len: usize) -> Result<usize> {
+        match off.checked_add(len as u64) {
+            Some(end) if end <= self.main_len as u64 => Ok(off as usize),
+            _ => Err(self.err_bounds(off, len as u64)),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &Path {
+        self.backend.name()
+    }
+
+    /// Length of main.
+    pub fn main_len(&self) -> usize {
+        self.main_len
+    }
+
+    /// Main as it is now, with this transaction's writes.
+    pub fn main(&self) -> &[u8] {
+        // SAFETY: main is in bounds; the write lock excludes readers and other
+        // writers; `&self` excludes a live mutable slice from this transaction.
+        unsafe { std::slice::from_raw_parts(self.base.add(HEADER_LEN), self.main_len) }
+    }
+
+    fn begin(&mut self) {
+        self.log.began = true;
+        // Also completes the previous transaction's IDLE flush (merged fence).
+        // SAFETY: the state word is an aligned u64 in the header; we hold the lock.
+        unsafe {
+            std::ptr::write_volatile(
+                self.base.add(STATE_OFF) as *mut u64,
+                PoolState::Mutating.word().to_le(),
+            )
+        };
+        self.backend.flush(STATE_OFF, 8);
+        self.backend.fence();
+    }
+
+    #[inline]
+    fn log_range(&mut self, off: usize, len: usize) {
+        if !self.log.began {
+            self.begin();
+        }
+        let first = off / LINE;
+        let last = (off + len - 1) / LINE;
+        if last - first < SMALL_LINES {
+            for line in first..=last {
+                let (w, bit) = (line / 64, 1u64 << (line % 64));
+                if self.log.bits[w] & bit == 0 {
+                    self.log.bits[w] |= bit;
+                    self.log.push(line, line + 1);
+                }
+            }
+        } else {
+            self.log.push(first, last + 1);
+        }
+    }
+
+    /// A logged, mutable slice of main: whatever is written into it is part of
+    /// the transaction. Large ranges are logged as one range (flushed and copied
+    /// in bulk at commit).
+    #[inline]
+    pub fn bytes_mut(&mut self, off: u64, len: usize) -> Result<&mut [u8]> {
+        let o = self.check(off, len)?;
+        if len > 0 {
+            self.log_range(o, len);
+        }
+        // SAFETY: in bounds; the write lock excludes every other access to main
+        // and `&mut self` excludes other slices from this transaction.
+        Ok(unsafe { std::slice::from_raw_parts_mut(self.base.add(HEADER_LEN + o), len) })
+    }
+
+    /// Main's bytes `[off, off + len)`.
+    #[inline]
+    pub fn bytes(&self, off: u64, len: usize) -> Result<&[u8]> {
+        let o = self.check(off, len)?;
+        Ok(&self.main()[o..o + len])
+    }
+
+    /// Reads a value (any alignment).
+    #[inline]
+    pub fn read<T: Pod>(&self, off: u64) -> Result<T> {
+        let o = self.check(off, size_of::<T>())?;
+        // SAFETY: in bounds (checked); T is Pod so any bytes are a valid T and an
+        // unaligned read is fine.
+        Ok(unsafe { std::ptr::read_unaligned(self.base.add(HEADER_LEN + o) as *const T) })
+    }
+
+    /// Writes a value (any alignment), logged.
+    #[inline]
+    pub fn write<T: Pod>(&mut self, off: u64, val: &T) -> Result<()> {
+        let o = self.check(off, size_of::<T>())?;
+        if size_of::<T>() == 0 {
+            return Ok(());
+        }
+        self.log_range(o, size_of::<T>());
+        // SAFETY: in bounds (checked); exclusive access under the write lock;
+        // T is Pod (no drop, any bytes valid).
+        unsafe { std::ptr::write_unaligned(self.base.add(HEADER_LEN + o) as *mut T, *val) };
+        Ok(())
+    }
+
+    /// A typed slice of `count` values at `off` (aligned for `T`).
+    pub fn slice<T: Pod>(&self, off: u64, count: usize) -> Result<&[T]> {
+        let len = count
+            .checked_mul(size_of::<T>())
+            .ok_or_else(|| self.err_bounds(off, u64::MAX))?;
+        let b = self.bytes(off, len)?;
+        bytemuck::try_cast_slice(b).map_err(|_| PtmError::Misaligned {
+            path: self.name().to_path_buf(),
+            off,
+            align: align_of::<T>(),
+        })
+    }
+
+    /// A logged, mutable typed slice of `count` values at `off` (aligned for `T`).
+    pub fn slice_mut<T: Pod>(&mut self, off: u64, count: usize) -> Result<&mut [T]> {
+        let len = count
+            .checked_mul(size_of::<T>())
+            .ok_or_else(|| self.err_bounds(off, u64::MAX))?;
+        if (self.base as usize + HEADER_LEN + self.check(off, len)?) % align_of::<T>() != 0 {
+            return Err(PtmError::Misaligned {
+                path: self.name().to_path_buf(),
+                off,
+                align: align_of::<T>(),
+            });
+        }
+        let b = self.bytes_mut(off, len)?;
+        Ok(bytemuck::cast_slice_mut(b))
+    }
+
+    /// Allocates `len` bytes of main (payload 64-byte aligned); returns its offset.
+    /// Fails with [`PtmError::OutOfSpace`] when no free block is large enough.
+    pub fn alloc(&mut self, len: u64) -> Result<u64> {
+        heap::alloc(self, len)
+    }
+
+    /// Frees the block allocated at `off`.
+    pub fn free(&mut self, off: u64) -> Result<()> {
+        heap::free(self, off)
+    }
+
+    /// The payload length of the block allocated at `off`.
+    pub fn alloc_len(&self, off: u64) -> Result<u64> {
+        heap::block_len(self.main(), off, self.name())
+    }
+
+    /// Sets root slot `i` (0..[`crate::ROOT_COUNT`]) to `off`.
+    pub fn set_root(&mut self, i: usize, off: u64) -> Result<()> {
+        let r = heap::root_off(i)?;
+        self.write(r, &off)
+    }
+
+    /// Reads root slot `i`.
+    pub fn root(&self, i: usize) -> Result<u64> {
+        heap::root(self.main(), i)
+    }
+
+    fn ranges(&self) -> Vec<(usize, usize)> {
+        if self.log.overflow {
+            vec![(self.log.lo, self.log.hi)]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn commit(&mut self) {
+        self.done = true;
+        if !self.log.began {
+            return;
+        }
+        let be = self.backend;
+        let (m, bk) = (HEADER_LEN, HEADER_LEN + self.main_len);
+        let over = self.ranges();
+        let ranges: &[(usize, usize)] = if self.log.overflow {
+            &over
+        } else {
+            &self.log.entries
+        };
+        for &(a, b) in ranges {
+            be.flush(m + a * LINE, (b - a) * LINE);
+        }
+        be.fence();
+        // SAFETY: the state word is in the header; we hold the write lock.
+        unsafe {
+            std::ptr::write_volatile(
+                self.base.add(STATE_OFF) as *mut u64,
+                PoolState::Copying.word().to_le(),
+            )
+        };
+        be.flush(STATE_OFF, 8);
+        be.fence();
+        for &(a, b) in ranges {
+            let (mut off, end) = (a * LINE, (b * LINE).min(self.main_len));
+            while off < end {
+                let n = (end - off).min(COPY_CHUNK);
+                // SAFETY: [off, off + n) is inside main and inside back (same
+                // length); main and back do not overlap.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        self.base.add(m + off),
+                        self.base.add(bk + off),
+                        n,
+                    )
+                };
+                be.flush(bk + off, n);
+                off += n;
+            }
+        }
+        be.fence();
+        // SAFETY: as above.
+        unsafe {
+            std::ptr::write_volatile(
+                self.base.add(STATE_OFF) as *mut u64,
+                PoolState::Idle.word().to_le(),
+            )
+        };
+        be.flush(STATE_OFF, 8);
+        self.log.reset();
+    }
+
+    fn abort(&mut self) {
+        self.done = true;
+        if !self.log.began {
+            return;
+        }
+        let be = self.backend;
+        let (m, bk) = (HEADER_LEN, HEADER_LEN + self.main_len);
+        let over = self.ranges();
+        let ranges: &[(usize, usize)] = if self.log.overflow {
+            &over
+        } else {
+            &self.log.entries
+        };
+        for &(a, b) in ranges {
+            let (off, end) = (a * LINE, (b * LINE).min(self.main_len));
+            // SAFETY: in bounds of main and back, which do not overlap.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    self.base.add(bk + off),
+                    self.base.add(m + off),
+                    end - off,
+                )
+            };
+            be.flush(m + off, end - off);
+        }
+        be.fence();
+        // SAFETY: the state word is in the header; we hold the write lock.
+        unsafe {
+            std::ptr::write_volatile(
+                self.base.add(STATE_OFF) as *mut u64,
+                PoolState::Idle.word().to_le(),
+            )
+        };
+        be.flush(STATE_OFF, 8);
+        self.log.reset();
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            // The closure panicked: roll back.
+            self.abort();
+        }
+    }
+}
+
+/// A read-only view of main. Offsets are from the start of main.
+pub struct View<'a> {
+    main: &'a [u8],
+    name: &'a Path,
+}
+
+impl<'a> View<'a> {
+    fn check(&self, off: u64, len: usize) -> Result<usize> {
+        match off.checked_add(len as u64) {
+            Some(end) if end <= self.main.len() as u64 => Ok(off as usize),
+            _ => Err(PtmError::OutOfBounds {
+                path: self.name.to_path_buf(),
+                off,
+                len: len as u64,
+                limit: self.main.len() as u64,
+            }),
+        }
+    }
+
+    /// All of main.
+    pub fn main(&self) -> &'a [u8] {
+        self.main
+    }
+
+    /// Main's bytes `[off, off + len)`.
+    pub fn bytes(&self, off: u64, len: usize) -> Result<&'a [u8]> {
+        let o = self.check(off, len)?;
+        Ok(&self.main[o..o + len])
+    }
+
+    /// Reads a value (any alignment).
+    pub fn read<T: Pod>(&self, off: u64) -> Result<T> {
+        Ok(bytemuck::pod_read_unaligned(
+            self.bytes(off, size_of::<T>())?,
+        ))
+    }
+
+    /// A typed slice of `count` values at `off` (aligned for `T`).
+    pub fn slice<T: Pod>(&self, off: u64, count: usize) -> Result<&'a [T]> {
+        let len = count.saturating_mul(size_of::<T>());
+        let b = self.bytes(off, len)?;
+        bytemuck::try_cast_slice(b).map_err(|_| PtmError::Misaligned {
+            path: self.name.to_path_buf(),
+            off,
+            align: align_of::<T>(),
+        })
+    }
+
+    /// Reads root slot `i`.
+    pub fn root(&self, i: usize) -> Result<u64> {
+        heap::root(self.main, i)
+    }
+
+    /// The payload length of the block allocated at `off`.
+    pub fn alloc_len(&self, off: u64) -> Result<u64> {
+        heap::block_len(self.main, off, self.name)
+    }
+
+    /// Walks the allocator's metadata and checks it is consistent.
+    pub fn heap_check(&self) -> Result<HeapStats> {
+        heap::walk(self.main, self.name)
+    }
+}
+
+/// The exclusive writer of the raw (single-copy, non-transactional) region.
+/// Offsets are from the start of the raw region. Writes become persistent only
+/// after [`persist`](RawWriter::persist) and [`fence`](RawWriter::fence).
+pub struct RawWriter<'a> {
+    ptr: *mut u8,
+    off: usize,
+    len: usize,
+    backend: &'a dyn PmBackend,
+    _excl: PhantomData<&'a mut [u8]>,
+}
+
+impl RawWriter<'_> {
+    fn check(&self, off: u64, len: usize) -> Result<usize> {
+        match off.checked_add(len as u64) {
+            Some(end) if end <= self.len as u64 => Ok(off as usize),
+            _ => Err(PtmError::OutOfBounds {
+                path: self.backend.name().to_path_buf(),
+                off,
+                len: len as u64,
+                limit: self.len as u64,
+            }),
+        }
+    }
+
+    /// Length of the raw region.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the raw region is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The whole raw region.
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: the raw region is in bounds; `&self` excludes a live mutable slice.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+
+    /// A mutable slice `[off, off + len)` of the raw region.
+    pub fn bytes_mut(&mut self, off: u64, len: usize) -> Result<&mut [u8]> {
+        let o = self.check(off, len)?;
+        // SAFETY: in bounds; the writer borrows the pool mutably, so nothing else
+        // accesses the raw region.
+        Ok(unsafe { std::slice::from_raw_parts_mut(self.ptr.add(o), len) })
+    }
+
+    /// Starts writing back `[off, off + len)` (persistent after the next fence).
+    pub fn persist(&self, off: u64, len: usize) -> Result<()> {
+        let o = self.check(off, len)?;
+        self.backend.flush(self.off + o, len);
+        Ok(())
+    }
+
+    /// Waits until everything persisted before is persistent.
+    pub fn fence(&self) {
+        self.backend.fence();
+    }
+
+    /// Stores an aligned u64 with one 8-byte store (failure-atomic once
+    /// persisted): for selector words.
+    pub fn store_u64(&mut self, off: u64, v: u64) -> Result<()> {
+        let o = self.check(off, 8)?;
+        if o % 8 != 0 {
+            return Err(PtmError::Misaligned {
+                path: self.backend.name().to_path_buf(),
+                off,
+                align: 8,
+            });
+        }
+        // SAFETY: in bounds and 8-aligned (the region is page aligned); exclusive.
+        unsafe { std::ptr::write_volatile(self.ptr.add(o) as *mut u64, v.to_le()) };
+        Ok(())
+    }
+
+    /// Loads a u64 (little endian) at `off`.
+    pub fn load_u64(&self, off: u64) -> Result<u64> {
+        let o = self.check(off, 8)?;
+        Ok(u64::from_le_bytes(
+            self.bytes()[o..o + 8].try_into().expect("8 bytes"),
+        ))
+    }
+}
