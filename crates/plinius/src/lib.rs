@@ -3,3 +3,4 @@
 //! layer over this library; each command lives in its own module.
 
 pub mod info;
+pub mod owner;

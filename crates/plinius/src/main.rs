@@ -15,12 +15,16 @@ struct Cli {
 enum Command {
     /// Show this build and the CPU features Plinius uses.
     Info,
+    /// The data owner's commands: keys, sealed datasets, key provisioning.
+    #[command(subcommand)]
+    Owner(plinius::owner::OwnerCommand),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info => plinius::info::run(),
+        Command::Owner(cmd) => plinius::owner::run(cmd),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

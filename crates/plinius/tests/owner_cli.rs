@@ -1,0 +1,238 @@
+//! The data owner's commands, run through the real binary on a small MNIST
+//! subset: key file, sealed dataset contents, and error cases.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use seal::dataset::SealedDataset;
+use seal::keyfile::read_key_file;
+
+fn plinius() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_plinius"))
+}
+
+fn mnist_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist")
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let out = plinius().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "plinius {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn run_err(args: &[&str]) -> String {
+    let out = plinius().args(args).output().unwrap();
+    assert!(!out.status.success(), "plinius {args:?} should have failed");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+/// Whether `needle` occurs in `hay`.
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn keygen_and_seal_dataset_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("owner.key");
+    let out = dir.path().join("train.sealed");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let stdout = run_ok(&["owner", "keygen", "--out", &s(&key)]);
+    assert!(stdout.contains("mode 0600"), "{stdout}");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // Never overwritten silently.
+    let err = run_err(&["owner", "keygen", "--out", &s(&key)]);
+    assert!(err.contains("already exists"), "{err}");
+
+    let mnist = s(&mnist_dir());
+    let stdout = run_ok(&[
+        "owner",
+        "seal-dataset",
+        "--mnist",
+        &mnist,
+        "--key",
+        &s(&key),
+        "--out",
+        &s(&out),
+        "--limit",
+        "64",
+        "--quiet",
+    ]);
+    assert!(stdout.contains("64 samples of 28x28"), "{stdout}");
+
+    // The file opens with the owner's key and gives back MNIST exactly.
+    let bundle = read_key_file(&key).unwrap();
+    let bytes = std::fs::read(&out).unwrap();
+    let ds = SealedDataset::parse(&bytes, "train.sealed").unwrap();
+    assert_eq!(ds.len(), 64);
+    let rk = bundle.dataset.record_key();
+    ds.verify_header(&rk).unwrap();
+    let images =
+        plinius::owner::read_idx_gz(&mnist_dir().join("train-images-idx3-ubyte.gz")).unwrap();
+    let labels =
+        plinius::owner::read_idx_gz(&mnist_dir().join("train-labels-idx1-ubyte.gz")).unwrap();
+    let mut buf = vec![0u8; 785];
+    for i in 0..64usize {
+        let label = ds.open_sample(&rk, i as u64, &mut buf).unwrap();
+        assert_eq!(label, labels.data[i]);
+        assert_eq!(&buf[..784], &images.data[i * 784..(i + 1) * 784]);
+    }
+    // A record moved to another index does not open.
+    let rec3 = ds.record(3).unwrap();
+    assert!(seal::dataset::open_sample(&rk, &ds.header().dataset_id, 4, rec3, &mut buf).is_err());
+
+    // Neither key bytes nor plaintext pixels appear in the sealed file.
+    for k in [bundle.dataset.key(), bundle.model.key()] {
+        assert!(!contains(&bytes, k.expose_secret()));
+        assert!(!contains(
+            &bytes,
+            k.derive(seal::key::LABEL_DATASET).expose_secret()
+        ));
+    }
+    for i in 0..64usize {
+        // Row 14 (the middle of the digit) of each image.
+        let row = &images.data[i * 784 + 14 * 28..i * 784 + 15 * 28];
+        assert!(!contains(&bytes, row), "sample {i}: plaintext row found");
+    }
+
+    // A second sealing gets a new dataset id: records do not mix.
+    let out2 = dir.path().join("again.sealed");
+    run_ok(&[
+        "owner",
+        "seal-dataset",
+        "--mnist",
+        &mnist,
+        "--key",
+        &s(&key),
+        "--out",
+        &s(&out2),
+        "--limit",
+        "4",
+        "--quiet",
+    ]);
+    let bytes2 = std::fs::read(&out2).unwrap();
+    let ds2 = SealedDataset::parse(&bytes2, "again.sealed").unwrap();
+    assert_ne!(ds2.header().dataset_id, ds.header().dataset_id);
+    assert!(ds2.open_sample(&rk, 0, &mut buf).is_ok());
+    assert!(
+        seal::dataset::open_sample(
+            &rk,
+            &ds2.header().dataset_id,
+            0,
+            ds.record(0).unwrap(),
+            &mut buf
+        )
+        .is_err()
+    );
+
+    // The test split seals the same way.
+    let test_out = dir.path().join("test.sealed");
+    let stdout = run_ok(&[
+        "owner",
+        "seal-dataset",
+        "--mnist",
+        &mnist,
+        "--key",
+        &s(&key),
+        "--out",
+        &s(&test_out),
+        "--split",
+        "test",
+        "--limit",
+        "10",
+        "--quiet",
+    ]);
+    assert!(stdout.contains("test split"), "{stdout}");
+}
+
+#[test]
+fn seal_dataset_errors_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("owner.key");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    run_ok(&["owner", "keygen", "--out", &s(&key)]);
+    let mnist = s(&mnist_dir());
+    let out = s(&dir.path().join("o.sealed"));
+    // Missing MNIST directory.
+    let err = run_err(&[
+        "owner",
+        "seal-dataset",
+        "--mnist",
+        "/nonexistent-dir",
+        "--key",
+        &s(&key),
+        "--out",
+        &out,
+    ]);
+    assert!(
+        err.contains("train-images-idx3-ubyte.gz") && err.contains("cannot open"),
+        "{err}"
+    );
+    // Missing key file.
+    let err = run_err(&[
+        "owner",
+        "seal-dataset",
+        "--mnist",
+        &mnist,
+        "--key",
+        "/nonexistent.key",
+        "--out",
+        &out,
+    ]);
+    assert!(err.contains("/nonexistent.key"), "{err}");
+    // A file that is not a key file.
+    let junk = dir.path().join("junk.key");
+    std::fs::write(&junk, b"this is not a key").unwrap();
+    std::fs::set_permissions(&junk, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let err = run_err(&[
+        "owner",
+        "seal-dataset",
+        "--mnist",
+        &mnist,
+        "--key",
+        &s(&junk),
+        "--out",
+        &out,
+    ]);
+    assert!(err.contains("not a Plinius owner key file"), "{err}");
+    // A key file others can read.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = run_err(&[
+        "owner",
+        "seal-dataset",
+        "--mnist",
+        &mnist,
+        "--key",
+        &s(&key),
+        "--out",
+        &out,
+    ]);
+    assert!(err.contains("chmod 600"), "{err}");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // An existing output is not replaced without --force.
+    std::fs::write(dir.path().join("o.sealed"), b"keep me").unwrap();
+    let err = run_err(&[
+        "owner",
+        "seal-dataset",
+        "--mnist",
+        &mnist,
+        "--key",
+        &s(&key),
+        "--out",
+        &out,
+        "--limit",
+        "2",
+    ]);
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(
+        std::fs::read(dir.path().join("o.sealed")).unwrap(),
+        b"keep me"
+    );
+}
