@@ -18,9 +18,12 @@
 pub mod chunked;
 pub mod dataset;
 pub mod error;
+pub mod evidence;
 pub mod files;
 pub mod key;
 pub mod keyfile;
+pub mod platform;
+pub mod provision;
 pub mod record;
 
 pub use chunked::{

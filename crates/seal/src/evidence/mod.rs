@@ -1,0 +1,293 @@
+//! Attestation evidence: the seam between an enclave that proves what it runs
+//! and a verifier (the data owner) that decides whether to trust it.
+//!
+//! The enclave asks its platform for evidence over 64 bytes of *report data*
+//! ([`report_data`]: a hash binding its ephemeral X25519 public key and the
+//! verifier's nonce). The verifier checks, with [`verify`], that the evidence
+//! is genuine for the back-end, that it reports the expected [`Measurement`],
+//! and that its report data is the one it expects for the key and its own
+//! fresh nonce (so old evidence cannot be replayed).
+//!
+//! Back-ends:
+//! - [`sim`]: a simulated platform whose Ed25519 key signs the evidence. It is
+//!   **insecure** (the key is a file on the same machine) and is accepted only
+//!   when the [`Policy`] allows simulated evidence and pins the platform key.
+//! - [`tsm`]: Linux configfs-tsm reports (TDX and SEV-SNP guests). Reports are
+//!   produced here; see [`verify`] for what is verified.
+
+pub mod sim;
+pub mod tsm;
+
+use aws_lc_rs::digest;
+
+use crate::error::{Result, SealError};
+
+/// Bytes of a measurement (SHA-384 sized, like SEV-SNP's and TDX's).
+pub const MEASUREMENT_LEN: usize = 48;
+/// Bytes of report data.
+pub const REPORT_DATA_LEN: usize = 64;
+/// Report data: 64 bytes bound into the evidence.
+pub type ReportData = [u8; REPORT_DATA_LEN];
+
+/// What the enclave is: a hash of its code, as measured by the platform.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Measurement(pub [u8; MEASUREMENT_LEN]);
+
+impl Measurement {
+    /// SHA-384 of `bytes` (for example of the enclave's code).
+    pub fn of(bytes: &[u8]) -> Self {
+        let d = digest::digest(&digest::SHA384, bytes);
+        Measurement(d.as_ref().try_into().expect("SHA-384 is 48 bytes"))
+    }
+
+    /// Parses 96 hex digits.
+    pub fn from_hex(s: &str) -> Result<Self> {
+        let v = hex::decode(s.trim())
+            .map_err(|e| SealError::format("measurement", format!("not hex: {e}")))?;
+        let arr: [u8; MEASUREMENT_LEN] = v.as_slice().try_into().map_err(|_| {
+            SealError::format(
+                "measurement",
+                format!(
+                    "{} bytes, expected {MEASUREMENT_LEN} (96 hex digits)",
+                    v.len()
+                ),
+            )
+        })?;
+        Ok(Measurement(arr))
+    }
+
+    /// 96 lowercase hex digits.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl std::fmt::Display for Measurement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl std::fmt::Debug for Measurement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Measurement({})", self.to_hex())
+    }
+}
+
+/// Domain tag of [`report_data`].
+pub const REPORT_DATA_DOMAIN: &[u8] = b"plinius/report-data/v1";
+
+/// The report data that binds an enclave's ephemeral public key and the
+/// verifier's nonce: SHA-512(domain ‖ len(key) u16 ‖ key ‖ len(nonce) u16 ‖ nonce).
+pub fn report_data(enclave_public_key: &[u8], nonce: &[u8]) -> ReportData {
+    let mut ctx = digest::Context::new(&digest::SHA512);
+    ctx.update(REPORT_DATA_DOMAIN);
+    ctx.update(&(enclave_public_key.len() as u16).to_le_bytes());
+    ctx.update(enclave_public_key);
+    ctx.update(&(nonce.len() as u16).to_le_bytes());
+    ctx.update(nonce);
+    ctx.finish()
+        .as_ref()
+        .try_into()
+        .expect("SHA-512 is 64 bytes")
+}
+
+/// Evidence from one of the back-ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Evidence {
+    /// Simulated platform evidence (insecure; development and CI).
+    Sim(sim::SimEvidence),
+    /// A configfs-tsm report (TDX or SEV-SNP guest).
+    Tsm(tsm::TsmEvidence),
+}
+
+const EVIDENCE_MAGIC: &[u8; 8] = b"PLEVIDNC";
+/// Format version of serialised evidence.
+pub const EVIDENCE_VERSION: u16 = 1;
+const KIND_SIM: u16 = 1;
+const KIND_TSM: u16 = 2;
+
+impl Evidence {
+    /// The back-end's name: `sim` or `tsm:<provider>`.
+    pub fn backend(&self) -> String {
+        match self {
+            Evidence::Sim(_) => "sim".into(),
+            Evidence::Tsm(t) => format!("tsm:{}", t.provider),
+        }
+    }
+
+    /// Serialises: `"PLEVIDNC" ‖ version u16 ‖ kind u16 ‖ body length u32 ‖ body`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let (kind, body) = match self {
+            Evidence::Sim(s) => (KIND_SIM, s.to_bytes()),
+            Evidence::Tsm(t) => (KIND_TSM, t.to_bytes()),
+        };
+        let mut v = Vec::with_capacity(16 + body.len());
+        v.extend_from_slice(EVIDENCE_MAGIC);
+        v.extend_from_slice(&EVIDENCE_VERSION.to_le_bytes());
+        v.extend_from_slice(&kind.to_le_bytes());
+        v.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        v.extend_from_slice(&body);
+        v
+    }
+
+    /// Parses [`Evidence::to_bytes`] output.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let what = "evidence";
+        if bytes.len() < 16 || &bytes[..8] != EVIDENCE_MAGIC {
+            return Err(SealError::format(what, "not Plinius evidence (bad magic)"));
+        }
+        let version = u16::from_le_bytes([bytes[8], bytes[9]]);
+        if version != EVIDENCE_VERSION {
+            return Err(SealError::format(
+                what,
+                format!("format version {version}, this build reads {EVIDENCE_VERSION}"),
+            ));
+        }
+        let kind = u16::from_le_bytes([bytes[10], bytes[11]]);
+        let len = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes")) as usize;
+        let body = &bytes[16..];
+        if body.len() != len {
+            return Err(SealError::format(
+                what,
+                format!(
+                    "body is {} bytes, header says {len} (truncated?)",
+                    body.len()
+                ),
+            ));
+        }
+        match kind {
+            KIND_SIM => Ok(Evidence::Sim(sim::SimEvidence::from_bytes(body)?)),
+            KIND_TSM => Ok(Evidence::Tsm(tsm::TsmEvidence::from_bytes(body)?)),
+            k => Err(SealError::format(
+                what,
+                format!("unknown evidence kind {k}"),
+            )),
+        }
+    }
+}
+
+/// Produces evidence for report data. Implemented by each back-end.
+pub trait EvidenceProvider {
+    /// Evidence over `report_data`, from this platform.
+    fn evidence(&self, report_data: &ReportData) -> Result<Evidence>;
+}
+
+/// What the verifier accepts.
+#[derive(Clone, Debug, Default)]
+pub struct Policy {
+    /// Accept simulated (insecure) evidence.
+    pub allow_sim: bool,
+    /// The simulated platform's Ed25519 public key that signed evidence must
+    /// match (required for sim evidence).
+    pub sim_platform_key: Option<[u8; 32]>,
+}
+
+/// Evidence that passed verification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// `sim` or `tsm:<provider>`.
+    pub backend: String,
+    /// The measurement it reports (equal to the expected one).
+    pub measurement: Measurement,
+    /// Whether it came from the simulated (insecure) platform.
+    pub simulated: bool,
+}
+
+/// Verifies evidence of one kind. One implementation per back-end.
+pub trait EvidenceVerifier {
+    /// Checks that `evidence` is genuine, reports `expected_measurement` and
+    /// carries `expected_report_data`.
+    fn verify(
+        &self,
+        evidence: &Evidence,
+        expected_measurement: &Measurement,
+        expected_report_data: &ReportData,
+    ) -> Result<Verified>;
+}
+
+/// Verifies `evidence` under `policy`: the back-end's signature, the
+/// measurement and the report data. Simulated evidence is refused unless
+/// `policy.allow_sim` is set and the platform key is pinned. configfs-tsm
+/// evidence is refused: this build carries no SEV-SNP/TDX signature
+/// verification, and report fields alone prove nothing.
+pub fn verify(
+    evidence: &Evidence,
+    expected_measurement: &Measurement,
+    expected_report_data: &ReportData,
+    policy: &Policy,
+) -> Result<Verified> {
+    match evidence {
+        Evidence::Sim(_) => {
+            if !policy.allow_sim {
+                return Err(SealError::Evidence(
+                    "the evidence comes from the SIMULATED platform, which proves nothing about \
+                     the hardware; it is accepted only when simulated evidence is explicitly allowed"
+                        .into(),
+                ));
+            }
+            let key = policy.sim_platform_key.ok_or_else(|| {
+                SealError::Evidence(
+                    "simulated evidence needs the simulated platform's public key to be pinned"
+                        .into(),
+                )
+            })?;
+            sim::SimVerifier { platform_key: key }.verify(
+                evidence,
+                expected_measurement,
+                expected_report_data,
+            )
+        }
+        Evidence::Tsm(_) => {
+            tsm::TsmVerifier.verify(evidence, expected_measurement, expected_report_data)
+        }
+    }
+}
+
+/// Compares in constant time and returns a clear error on mismatch.
+pub(crate) fn check_fields(
+    measurement: &[u8],
+    expected_measurement: &Measurement,
+    report: &[u8],
+    expected_report_data: &ReportData,
+) -> Result<()> {
+    use aws_lc_rs::constant_time::verify_slices_are_equal;
+    if verify_slices_are_equal(measurement, &expected_measurement.0).is_err() {
+        return Err(SealError::Evidence(format!(
+            "measurement {} is not the expected {}",
+            hex::encode(measurement),
+            expected_measurement
+        )));
+    }
+    if verify_slices_are_equal(report, expected_report_data).is_err() {
+        return Err(SealError::Evidence(
+            "report data does not bind this enclave key and nonce (stale or replayed evidence, \
+             or evidence for another key)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_data_binds_key_and_nonce() {
+        let a = report_data(&[1; 32], b"nonce-1");
+        assert_eq!(a, report_data(&[1; 32], b"nonce-1"));
+        assert_ne!(a, report_data(&[2; 32], b"nonce-1"));
+        assert_ne!(a, report_data(&[1; 32], b"nonce-2"));
+        // Length prefixes: moving bytes between key and nonce changes the result.
+        assert_ne!(report_data(&[1, 2], &[3]), report_data(&[1], &[2, 3]));
+    }
+
+    #[test]
+    fn measurement_hex() {
+        let m = Measurement::of(b"code");
+        assert_eq!(Measurement::from_hex(&m.to_hex()).unwrap(), m);
+        assert!(Measurement::from_hex("abcd").is_err());
+        assert!(Measurement::from_hex("zz").is_err());
+    }
+}

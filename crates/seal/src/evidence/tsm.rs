@@ -1,0 +1,286 @@
+//! The configfs-tsm back-end: the Linux interface through which TDX and
+//! SEV-SNP guests obtain attestation reports
+//! (`/sys/kernel/config/tsm/report`, kernel ABI `configfs-tsm`).
+//!
+//! Producing a report: create an entry directory under the root, write the 64
+//! bytes of report data to `inblob`, read `outblob` (the report or quote),
+//! `provider` (`sev_guest`, `tdx_guest`, …) and `generation` (how many times
+//! the entry was written: a value other than one more than before means
+//! another process raced on the entry), optionally `auxblob` (certificates).
+//!
+//! Verification of the signed reports is platform-specific: see
+//! [`TsmVerifier`].
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::{
+    Evidence, EvidenceProvider, EvidenceVerifier, MEASUREMENT_LEN, Measurement, REPORT_DATA_LEN,
+    ReportData, Verified, check_fields,
+};
+use crate::error::{Result, SealError};
+
+/// Where the kernel exposes configfs-tsm reports.
+pub const DEFAULT_TSM_ROOT: &str = "/sys/kernel/config/tsm/report";
+
+/// A configfs-tsm report as read from the kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TsmEvidence {
+    /// The `provider` attribute (`sev_guest`, `tdx_guest`, …).
+    pub provider: String,
+    /// The `generation` attribute after the report was produced.
+    pub generation: u64,
+    /// The report (SEV-SNP) or quote (TDX).
+    pub outblob: Vec<u8>,
+    /// Auxiliary data (SEV-SNP certificate table), empty if none.
+    pub auxblob: Vec<u8>,
+}
+
+impl TsmEvidence {
+    /// Serialises: provider length u16 ‖ provider ‖ generation u64 ‖
+    /// outblob length u32 ‖ outblob ‖ auxblob length u32 ‖ auxblob.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&(self.provider.len() as u16).to_le_bytes());
+        v.extend_from_slice(self.provider.as_bytes());
+        v.extend_from_slice(&self.generation.to_le_bytes());
+        v.extend_from_slice(&(self.outblob.len() as u32).to_le_bytes());
+        v.extend_from_slice(&self.outblob);
+        v.extend_from_slice(&(self.auxblob.len() as u32).to_le_bytes());
+        v.extend_from_slice(&self.auxblob);
+        v
+    }
+
+    /// Parses [`TsmEvidence::to_bytes`] output.
+    pub fn from_bytes(b: &[u8]) -> Result<Self> {
+        let bad = |r: &str| SealError::format("tsm evidence", r.to_string());
+        let mut r = Reader { b, pos: 0 };
+        let plen = u16::from_le_bytes(
+            r.take(2)
+                .ok_or_else(|| bad("truncated"))?
+                .try_into()
+                .expect("2"),
+        ) as usize;
+        let provider = std::str::from_utf8(r.take(plen).ok_or_else(|| bad("truncated provider"))?)
+            .map_err(|_| bad("provider is not UTF-8"))?
+            .to_string();
+        let generation = u64::from_le_bytes(
+            r.take(8)
+                .ok_or_else(|| bad("truncated"))?
+                .try_into()
+                .expect("8"),
+        );
+        let olen = u32::from_le_bytes(
+            r.take(4)
+                .ok_or_else(|| bad("truncated"))?
+                .try_into()
+                .expect("4"),
+        ) as usize;
+        let outblob = r
+            .take(olen)
+            .ok_or_else(|| bad("truncated outblob"))?
+            .to_vec();
+        let alen = u32::from_le_bytes(
+            r.take(4)
+                .ok_or_else(|| bad("truncated"))?
+                .try_into()
+                .expect("4"),
+        ) as usize;
+        let auxblob = r
+            .take(alen)
+            .ok_or_else(|| bad("truncated auxblob"))?
+            .to_vec();
+        if r.pos != b.len() {
+            return Err(bad("trailing bytes"));
+        }
+        Ok(TsmEvidence {
+            provider,
+            generation,
+            outblob,
+            auxblob,
+        })
+    }
+
+    /// The measurement and report data fields of the report, located by
+    /// provider: SEV-SNP `ATTESTATION_REPORT` (report data at 0x50, measurement
+    /// at 0x90) or TDX quote v4 (TD report body after the 48-byte header:
+    /// MRTD at +136, report data at +520). These are *unverified* fields.
+    pub fn fields(&self) -> Result<(&[u8], &[u8])> {
+        let (m_off, rd_off) = match self.provider.as_str() {
+            "sev_guest" => (0x90, 0x50),
+            "tdx_guest" => (48 + 136, 48 + 520),
+            p => {
+                return Err(SealError::Evidence(format!(
+                    "unknown configfs-tsm provider {p:?}"
+                )));
+            }
+        };
+        let need = (m_off + MEASUREMENT_LEN).max(rd_off + REPORT_DATA_LEN);
+        if self.outblob.len() < need {
+            return Err(SealError::Evidence(format!(
+                "{} report is {} bytes, too short (need at least {need})",
+                self.provider,
+                self.outblob.len()
+            )));
+        }
+        Ok((
+            &self.outblob[m_off..m_off + MEASUREMENT_LEN],
+            &self.outblob[rd_off..rd_off + REPORT_DATA_LEN],
+        ))
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.b.get(self.pos..self.pos.checked_add(n)?)?;
+        self.pos += n;
+        Some(s)
+    }
+}
+
+/// Produces reports through configfs-tsm.
+#[derive(Clone, Debug)]
+pub struct TsmProvider {
+    /// The configfs-tsm report directory (default [`DEFAULT_TSM_ROOT`]).
+    pub root: PathBuf,
+    /// Use this existing entry instead of creating (and removing) a private one.
+    pub entry: Option<String>,
+}
+
+impl Default for TsmProvider {
+    fn default() -> Self {
+        TsmProvider {
+            root: PathBuf::from(DEFAULT_TSM_ROOT),
+            entry: None,
+        }
+    }
+}
+
+/// Removes an entry this process created when the report is done.
+struct EntryGuard(Option<PathBuf>);
+
+impl Drop for EntryGuard {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            let _ = fs::remove_dir(p);
+        }
+    }
+}
+
+fn read_attr(dir: &Path, name: &str) -> Result<Vec<u8>> {
+    let p = dir.join(name);
+    fs::read(&p).map_err(|e| SealError::io(p, e))
+}
+
+fn read_u64_attr(dir: &Path, name: &str) -> Result<u64> {
+    let raw = read_attr(dir, name)?;
+    let s = String::from_utf8_lossy(&raw);
+    s.trim().parse().map_err(|_| {
+        SealError::format(
+            format!("{}", dir.join(name).display()),
+            format!("not a number: {:?}", s.trim()),
+        )
+    })
+}
+
+impl EvidenceProvider for TsmProvider {
+    fn evidence(&self, report_data: &ReportData) -> Result<Evidence> {
+        if !self.root.is_dir() {
+            return Err(SealError::Evidence(format!(
+                "{}: no configfs-tsm report directory (not a TDX/SEV-SNP guest, or configfs \
+                 not mounted)",
+                self.root.display()
+            )));
+        }
+        let (dir, _guard) = match &self.entry {
+            Some(name) => (self.root.join(name), EntryGuard(None)),
+            None => {
+                let mut tag = [0u8; 8];
+                crate::key::random_fill(&mut tag)?;
+                let dir = self.root.join(format!(
+                    "plinius-{}-{}",
+                    std::process::id(),
+                    hex::encode(tag)
+                ));
+                fs::create_dir(&dir).map_err(|e| SealError::io(&dir, e))?;
+                (dir.clone(), EntryGuard(Some(dir)))
+            }
+        };
+        let before = read_u64_attr(&dir, "generation")?;
+        let inblob = dir.join("inblob");
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .open(&inblob)
+            .map_err(|e| SealError::io(&inblob, e))?;
+        f.write_all(report_data)
+            .map_err(|e| SealError::io(&inblob, e))?;
+        drop(f);
+        let outblob = read_attr(&dir, "outblob")?;
+        let provider = String::from_utf8_lossy(&read_attr(&dir, "provider")?)
+            .trim()
+            .to_string();
+        let auxblob = if dir.join("auxblob").exists() {
+            // The kernel fails the read when the provider has no aux data.
+            read_attr(&dir, "auxblob").unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let after = read_u64_attr(&dir, "generation")?;
+        if after != before + 1 {
+            return Err(SealError::Evidence(format!(
+                "{}: generation went from {before} to {after} while producing the report: \
+                 another process wrote this entry; retry",
+                dir.display()
+            )));
+        }
+        if outblob.is_empty() {
+            return Err(SealError::Evidence(format!(
+                "{}: empty outblob",
+                dir.display()
+            )));
+        }
+        Ok(Evidence::Tsm(TsmEvidence {
+            provider,
+            generation: after,
+            outblob,
+            auxblob,
+        }))
+    }
+}
+
+/// Verifies configfs-tsm evidence.
+///
+/// It checks the report's measurement and report data fields, then requires
+/// the platform's signature chain to verify. This build has no SEV-SNP/TDX
+/// signature verification compiled in, so after the field checks it rejects
+/// the evidence with an error saying so: an unverified report proves nothing.
+pub struct TsmVerifier;
+
+impl EvidenceVerifier for TsmVerifier {
+    fn verify(
+        &self,
+        evidence: &Evidence,
+        expected_measurement: &Measurement,
+        expected_report_data: &ReportData,
+    ) -> Result<Verified> {
+        let Evidence::Tsm(ev) = evidence else {
+            return Err(SealError::Evidence(format!(
+                "expected configfs-tsm evidence, got {}",
+                evidence.backend()
+            )));
+        };
+        let (m, rd) = ev.fields()?;
+        check_fields(m, expected_measurement, rd, expected_report_data)?;
+        Err(SealError::Evidence(format!(
+            "{} report fields match, but this build cannot verify {} report signatures \
+             (no SEV-SNP/TDX verification back-end compiled in); refusing unverified evidence",
+            ev.provider, ev.provider
+        )))
+    }
+}
