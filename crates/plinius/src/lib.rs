@@ -2,5 +2,10 @@
 //! supervises crashes, and runs the benchmarks. The `plinius` binary is a thin
 //! layer over this library; each command lives in its own module.
 
+pub mod benchseal;
+pub mod csv;
+pub mod evidence;
 pub mod info;
 pub mod owner;
+pub mod plot;
+pub mod sps;

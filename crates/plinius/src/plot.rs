@@ -1,0 +1,370 @@
+//! Small PNG charts for the experiments (on the `plotters` bitmap back-end):
+//! line charts with several named series (optionally a log2 x axis) and grouped
+//! or stacked bar charts.
+//!
+//! ```no_run
+//! use plinius::plot::{LineChart, Series};
+//! # fn main() -> anyhow::Result<()> {
+//! let chart = LineChart {
+//!     title: "SPS".into(),
+//!     x_label: "swaps per transaction".into(),
+//!     y_label: "swaps/µs".into(),
+//!     log2_x: true,
+//!     series: vec![Series::new("clwb", vec![(1.0, 1.3), (2.0, 2.5)])],
+//!     ..Default::default()
+//! };
+//! chart.save_png("sps.png")?;
+//! # Ok(()) }
+//! ```
+
+use anyhow::{Context, Result, bail};
+use plotters::prelude::*;
+use std::path::Path;
+
+/// One named line of a [`LineChart`].
+#[derive(Clone, Debug, Default)]
+pub struct Series {
+    /// Legend label.
+    pub name: String,
+    /// (x, y) points, drawn in order.
+    pub points: Vec<(f64, f64)>,
+}
+
+impl Series {
+    /// A series from a name and its points.
+    pub fn new(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Series {
+            name: name.into(),
+            points,
+        }
+    }
+}
+
+/// A line chart with several series, markers on the points and a legend.
+#[derive(Clone, Debug)]
+pub struct LineChart {
+    /// Title above the chart.
+    pub title: String,
+    /// X axis label.
+    pub x_label: String,
+    /// Y axis label.
+    pub y_label: String,
+    /// Logarithmic (base 2) x axis; x values must be > 0.
+    pub log2_x: bool,
+    /// Start the y axis at 0 (else at the smallest value, with a margin).
+    pub y_from_zero: bool,
+    /// The lines.
+    pub series: Vec<Series>,
+    /// Image size in pixels.
+    pub size: (u32, u32),
+}
+
+impl Default for LineChart {
+    fn default() -> Self {
+        LineChart {
+            title: String::new(),
+            x_label: String::new(),
+            y_label: String::new(),
+            log2_x: false,
+            y_from_zero: true,
+            series: Vec::new(),
+            size: (1000, 650),
+        }
+    }
+}
+
+/// Colours of successive series.
+pub fn palette(i: usize) -> RGBColor {
+    const C: [RGBColor; 8] = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+        RGBColor(127, 127, 127),
+    ];
+    C[i % C.len()]
+}
+
+fn bounds(v: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    v.filter(|x| x.is_finite()).fold(None, |acc, x| match acc {
+        None => Some((x, x)),
+        Some((a, b)) => Some((a.min(x), b.max(x))),
+    })
+}
+
+fn plot_err(path: &Path, e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("drawing {}: {e}", path.display())
+}
+
+impl LineChart {
+    /// Draws the chart into a PNG file.
+    pub fn save_png(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let pts = || self.series.iter().flat_map(|s| s.points.iter());
+        let Some((x0, x1)) = bounds(pts().map(|p| p.0)) else {
+            bail!("{}: nothing to plot", path.display());
+        };
+        let (y0, y1) = bounds(pts().map(|p| p.1)).unwrap_or((0.0, 1.0));
+        let y1 = if y1 <= y0 { y0 + 1.0 } else { y1 };
+        let ylo = if self.y_from_zero {
+            0f64.min(y0)
+        } else {
+            y0 - 0.05 * (y1 - y0)
+        };
+        let yhi = y1 + 0.08 * (y1 - ylo);
+        let root = BitMapBackend::new(path, self.size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
+        let mut b = ChartBuilder::on(&root);
+        b.caption(&self.title, ("sans-serif", 26))
+            .margin(20)
+            .x_label_area_size(55)
+            .y_label_area_size(75);
+        if self.log2_x {
+            if x0 <= 0.0 {
+                bail!("{}: log2 x axis needs x > 0", path.display());
+            }
+            let (lo, hi) = (x0 / 1.3, x1 * 1.3);
+            let mut chart = b
+                .build_cartesian_2d((lo..hi).log_scale().base(2.0), ylo..yhi)
+                .map_err(|e| plot_err(path, e))?;
+            chart
+                .configure_mesh()
+                .x_desc(&self.x_label)
+                .y_desc(&self.y_label)
+                .x_label_formatter(&|x| format!("{}", x.round()))
+                .axis_desc_style(("sans-serif", 20))
+                .label_style(("sans-serif", 16))
+                .draw()
+                .map_err(|e| plot_err(path, e))?;
+            self.draw_series(&mut chart, path)?;
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 18))
+                .position(SeriesLabelPosition::UpperLeft)
+                .draw()
+                .map_err(|e| plot_err(path, e))?;
+        } else {
+            let pad = if x1 > x0 { 0.02 * (x1 - x0) } else { 1.0 };
+            let mut chart = b
+                .build_cartesian_2d((x0 - pad)..(x1 + pad), ylo..yhi)
+                .map_err(|e| plot_err(path, e))?;
+            chart
+                .configure_mesh()
+                .x_desc(&self.x_label)
+                .y_desc(&self.y_label)
+                .axis_desc_style(("sans-serif", 20))
+                .label_style(("sans-serif", 16))
+                .draw()
+                .map_err(|e| plot_err(path, e))?;
+            self.draw_series(&mut chart, path)?;
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 18))
+                .position(SeriesLabelPosition::UpperRight)
+                .draw()
+                .map_err(|e| plot_err(path, e))?;
+        }
+        root.present()
+            .map_err(|e| plot_err(path, e))
+            .with_context(|| format!("writing {}", path.display()))
+    }
+
+    fn draw_series<X, Y>(
+        &self,
+        chart: &mut ChartContext<'_, BitMapBackend<'_>, Cartesian2d<X, Y>>,
+        path: &Path,
+    ) -> Result<()>
+    where
+        X: Ranged<ValueType = f64>,
+        Y: Ranged<ValueType = f64>,
+    {
+        for (i, s) in self.series.iter().enumerate() {
+            let c = palette(i);
+            chart
+                .draw_series(LineSeries::new(s.points.iter().copied(), c.stroke_width(3)))
+                .map_err(|e| plot_err(path, e))?
+                .label(s.name.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3))
+                });
+            chart
+                .draw_series(
+                    s.points
+                        .iter()
+                        .map(|&(x, y)| Circle::new((x, y), 4, c.filled())),
+                )
+                .map_err(|e| plot_err(path, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// A bar chart: one group of bars per category, one bar per series (grouped),
+/// or the series stacked into one bar per category.
+#[derive(Clone, Debug)]
+pub struct BarChart {
+    /// Title above the chart.
+    pub title: String,
+    /// Y axis label.
+    pub y_label: String,
+    /// Category labels along x.
+    pub categories: Vec<String>,
+    /// (series name, one value per category).
+    pub series: Vec<(String, Vec<f64>)>,
+    /// Stack the series instead of placing them side by side.
+    pub stacked: bool,
+    /// Image size in pixels.
+    pub size: (u32, u32),
+}
+
+impl Default for BarChart {
+    fn default() -> Self {
+        BarChart {
+            title: String::new(),
+            y_label: String::new(),
+            categories: Vec::new(),
+            series: Vec::new(),
+            stacked: false,
+            size: (1000, 650),
+        }
+    }
+}
+
+impl BarChart {
+    /// Draws the chart into a PNG file.
+    pub fn save_png(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let nc = self.categories.len();
+        if nc == 0 || self.series.is_empty() {
+            bail!("{}: nothing to plot", path.display());
+        }
+        if let Some((name, _)) = self.series.iter().find(|(_, v)| v.len() != nc) {
+            bail!(
+                "{}: series {name} does not have {nc} values",
+                path.display()
+            );
+        }
+        let ymax = if self.stacked {
+            (0..nc)
+                .map(|c| self.series.iter().map(|(_, v)| v[c].max(0.0)).sum::<f64>())
+                .fold(0.0, f64::max)
+        } else {
+            self.series
+                .iter()
+                .flat_map(|(_, v)| v.iter().copied())
+                .fold(0.0, f64::max)
+        };
+        let ymax = if ymax > 0.0 { ymax * 1.15 } else { 1.0 };
+        let root = BitMapBackend::new(path, self.size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&self.title, ("sans-serif", 26))
+            .margin(20)
+            .x_label_area_size(55)
+            .y_label_area_size(75)
+            .build_cartesian_2d(0f64..nc as f64, 0f64..ymax)
+            .map_err(|e| plot_err(path, e))?;
+        let cats = self.categories.clone();
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(nc * 2 + 1)
+            .x_label_formatter(&move |x| {
+                let i = x.floor() as usize;
+                if (x - x.floor() - 0.5).abs() < 0.01 && i < cats.len() {
+                    cats[i].clone()
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc(&self.y_label)
+            .axis_desc_style(("sans-serif", 20))
+            .label_style(("sans-serif", 16))
+            .draw()
+            .map_err(|e| plot_err(path, e))?;
+        let ns = self.series.len();
+        let mut base = vec![0.0; nc];
+        for (si, (name, vals)) in self.series.iter().enumerate() {
+            let c = palette(si);
+            let bars: Vec<Rectangle<(f64, f64)>> = (0..nc)
+                .map(|ci| {
+                    let (x0, x1, y0, y1) = if self.stacked {
+                        let y0 = base[ci];
+                        base[ci] += vals[ci].max(0.0);
+                        (ci as f64 + 0.15, ci as f64 + 0.85, y0, base[ci])
+                    } else {
+                        let w = 0.7 / ns as f64;
+                        let x0 = ci as f64 + 0.15 + w * si as f64;
+                        (x0, x0 + w, 0.0, vals[ci].max(0.0))
+                    };
+                    Rectangle::new([(x0, y0), (x1, y1)], c.filled())
+                })
+                .collect();
+            chart
+                .draw_series(bars)
+                .map_err(|e| plot_err(path, e))?
+                .label(name.clone())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], c.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 18))
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(|e| plot_err(path, e))?;
+        root.present().map_err(|e| plot_err(path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_png(p: &Path) -> bool {
+        std::fs::read(p)
+            .map(|b| b.starts_with(b"\x89PNG"))
+            .unwrap_or(false)
+    }
+
+    #[test]
+    fn line_and_bar_charts_write_pngs() {
+        let d = tempfile::tempdir().unwrap();
+        let l = d.path().join("l.png");
+        LineChart {
+            title: "t".into(),
+            log2_x: true,
+            series: vec![
+                Series::new("a", vec![(1.0, 1.0), (4.0, 3.0), (2048.0, 2.0)]),
+                Series::new("b", vec![(1.0, 0.5), (2048.0, 1.0)]),
+            ],
+            ..Default::default()
+        }
+        .save_png(&l)
+        .unwrap();
+        assert!(is_png(&l));
+        let b = d.path().join("b.png");
+        for stacked in [false, true] {
+            BarChart {
+                title: "bars".into(),
+                categories: vec!["x".into(), "y".into()],
+                series: vec![("s1".into(), vec![1.0, 2.0]), ("s2".into(), vec![0.5, 1.5])],
+                stacked,
+                ..Default::default()
+            }
+            .save_png(&b)
+            .unwrap();
+            assert!(is_png(&b));
+        }
+        let empty = LineChart::default().save_png(d.path().join("e.png"));
+        assert!(empty.is_err());
+    }
+}
