@@ -1,0 +1,295 @@
+//! Convolution by im2col + GEMM.
+//!
+//! The batch is cut into chunks of `nb` images (sized so one chunk's column
+//! matrix stays in the L2 cache); chunk `i` always covers the same images
+//! whatever the thread count, chunks are spread over the threads, and every
+//! chunk's weight gradient goes to its own partial buffer, summed in chunk
+//! order afterwards. The results are thus identical for any thread count.
+//!
+//! With output channels `M`, `K = C*size*size` and `N = OH*OW` per image:
+//! forward `out[M, chunk] = W[M,K] * cols[K, chunk]`; backward
+//! `dW += delta[M, chunk] * cols^T` and `dcols = W^T * delta[M, chunk]`, then col2im.
+//! A 1x1, stride-1, unpadded convolution uses its input as the column matrix.
+
+use rayon::prelude::*;
+
+use super::{Ctx, Params, Workspace};
+use crate::activation::{bias_activate, gradient_sum};
+use crate::cfg::{Activation, ConvConfig, LayerSpec};
+use crate::im2col::{ConvGeom, col2im, im2col};
+use crate::kernels::{SharedMut, Strided, gemm, gemm_shared};
+use crate::rng::InitRng;
+
+/// Column-matrix elements one chunk aims for (`K * nb * N`): 1 MiB of f32.
+const CHUNK_ELEMS: usize = 1 << 18;
+
+/// A convolutional layer.
+pub(crate) struct Conv {
+    pub geom: ConvGeom,
+    pub filters: usize,
+    pub act: Activation,
+    pub params: Params,
+    /// Images per chunk.
+    pub nb: usize,
+    /// Per-chunk partial weight gradients.
+    parts: Vec<f32>,
+}
+
+impl Conv {
+    pub fn new(c: &ConvConfig, spec: &LayerSpec, batch: usize, init: &mut InitRng) -> Self {
+        let geom = ConvGeom {
+            c: spec.input.c,
+            h: spec.input.h,
+            w: spec.input.w,
+            size: c.size,
+            stride: c.stride,
+            pad: c.padding,
+            oh: spec.output.h,
+            ow: spec.output.w,
+        };
+        let k = geom.k();
+        let scale = (2.0 / k as f32).sqrt();
+        let weights: Vec<f32> = (0..k * c.filters).map(|_| scale * init.normal()).collect();
+        let per_image = (k * geom.n()).max(1);
+        let nb = (CHUNK_ELEMS / per_image).clamp(1, batch);
+        let nchunks = batch.div_ceil(nb);
+        Conv {
+            geom,
+            filters: c.filters,
+            act: c.activation,
+            params: Params::new(weights, c.filters, c.batch_normalize),
+            nb,
+            parts: vec![0.0; nchunks * k * c.filters],
+        }
+    }
+
+    /// Scratch elements one thread needs for `cols` / `dcols`.
+    pub fn workspace_len(&self) -> usize {
+        if self.geom.is_pointwise() {
+            0
+        } else {
+            self.geom.k() * self.nb * self.geom.n()
+        }
+    }
+
+    fn chunks(&self, batch: usize) -> usize {
+        batch.div_ceil(self.nb)
+    }
+
+    pub fn forward(&mut self, input: &[f32], out: &mut [f32], ctx: &Ctx<'_>, ws: &mut [Workspace]) {
+        let b = ctx.batch;
+        let g = self.geom;
+        let (m, k, n) = (self.filters, g.k(), g.n());
+        let nchunks = self.chunks(b);
+        let nb = self.nb;
+        let threads = ws.len().min(nchunks).max(1);
+        let bn = self.params.bn.is_some();
+        let (weights, biases, act) = (&self.params.weights, &self.params.biases, self.act);
+        let shared = SharedMut::new(out);
+        ctx.for_threads(&mut ws[..threads], |t, w| {
+            for chunk in (t * nchunks / threads)..((t + 1) * nchunks / threads) {
+                let b0 = chunk * nb;
+                let cnt = nb.min(b - b0);
+                let dst = Strided {
+                    offset: b0 * n,
+                    rs: b * n,
+                    cs: 1,
+                };
+                let (rhs, r): (&[f32], Strided) = if g.is_pointwise() {
+                    (
+                        input,
+                        Strided {
+                            offset: b0 * n,
+                            rs: b * n,
+                            cs: 1,
+                        },
+                    )
+                } else {
+                    im2col(&g, input, b, b0, cnt, &mut w.cols);
+                    (&w.cols, Strided::row_major(0, cnt * n))
+                };
+                // SAFETY: chunk `chunk` writes only columns [b0*n, (b0+cnt)*n) of
+                // every row of `out`; chunks are disjoint and each runs on one
+                // thread; `out` stays borrowed until for_threads returns.
+                unsafe {
+                    gemm_shared(
+                        m,
+                        cnt * n,
+                        k,
+                        shared,
+                        dst,
+                        false,
+                        weights,
+                        Strided::row_major(0, k),
+                        rhs,
+                        r,
+                    );
+                }
+                if !bn {
+                    for f in 0..m {
+                        // SAFETY: the same disjoint region as the GEMM above.
+                        let v = unsafe { shared.slice(f * b * n + b0 * n, cnt * n) };
+                        bias_activate(v, biases[f], act);
+                    }
+                }
+            }
+        });
+        if let Some(bnorm) = &mut self.params.bn {
+            bnorm.forward(out, biases, act, ctx);
+        }
+    }
+
+    pub fn backward(
+        &mut self,
+        input: &[f32],
+        out: &[f32],
+        delta: &mut [f32],
+        prev_delta: Option<&mut [f32]>,
+        ctx: &Ctx<'_>,
+        ws: &mut [Workspace],
+    ) {
+        let b = ctx.batch;
+        let g = self.geom;
+        let (m, k, n) = (self.filters, g.k(), g.n());
+        let act = self.act;
+        // delta w.r.t. the pre-activation (and pre-normalisation) values.
+        if let Some(bnorm) = &mut self.params.bn {
+            bnorm.backward(out, delta, &mut self.params.bias_updates, act, ctx);
+        } else {
+            let len = b * n;
+            let sums: Vec<f32> = if ctx.threads <= 1 {
+                delta
+                    .chunks_mut(len)
+                    .zip(out.chunks(len))
+                    .map(|(d, y)| gradient_sum(d, y, act))
+                    .collect()
+            } else {
+                ctx.pool.install(|| {
+                    delta
+                        .par_chunks_mut(len)
+                        .zip(out.par_chunks(len))
+                        .map(|(d, y)| gradient_sum(d, y, act))
+                        .collect()
+                })
+            };
+            for (u, s) in self.params.bias_updates.iter_mut().zip(sums) {
+                *u += s;
+            }
+        }
+        let nchunks = self.chunks(b);
+        let nb = self.nb;
+        let threads = ws.len().min(nchunks).max(1);
+        let weights = &self.params.weights;
+        let delta: &[f32] = delta;
+        let parts = SharedMut::new(&mut self.parts);
+        let prev = prev_delta.map(SharedMut::new);
+        let hw = g.h * g.w;
+        ctx.for_threads(&mut ws[..threads], |t, w| {
+            for chunk in (t * nchunks / threads)..((t + 1) * nchunks / threads) {
+                let b0 = chunk * nb;
+                let cnt = nb.min(b - b0);
+                let d = Strided {
+                    offset: b0 * n,
+                    rs: b * n,
+                    cs: 1,
+                };
+                let (cols, c_t): (&[f32], Strided) = if g.is_pointwise() {
+                    (
+                        input,
+                        Strided {
+                            offset: b0 * n,
+                            rs: 1,
+                            cs: b * n,
+                        },
+                    )
+                } else {
+                    im2col(&g, input, b, b0, cnt, &mut w.cols);
+                    (
+                        &w.cols,
+                        Strided {
+                            offset: 0,
+                            rs: 1,
+                            cs: cnt * n,
+                        },
+                    )
+                };
+                // SAFETY: chunk `chunk` owns part [chunk*m*k, (chunk+1)*m*k).
+                unsafe {
+                    gemm_shared(
+                        m,
+                        k,
+                        cnt * n,
+                        parts,
+                        Strided::row_major(chunk * m * k, k),
+                        false,
+                        delta,
+                        d,
+                        cols,
+                        c_t,
+                    );
+                }
+                let Some(prev) = prev else { continue };
+                let w_t = Strided {
+                    offset: 0,
+                    rs: 1,
+                    cs: k,
+                };
+                if g.is_pointwise() {
+                    // SAFETY: writes only columns [b0*n, (b0+cnt)*n) of each
+                    // channel row of the previous delta: disjoint across chunks.
+                    unsafe {
+                        gemm_shared(
+                            k,
+                            cnt * n,
+                            m,
+                            prev,
+                            Strided {
+                                offset: b0 * n,
+                                rs: b * n,
+                                cs: 1,
+                            },
+                            false,
+                            weights,
+                            w_t,
+                            delta,
+                            d,
+                        );
+                    }
+                } else {
+                    gemm(
+                        k,
+                        cnt * n,
+                        m,
+                        &mut w.dcols,
+                        Strided::row_major(0, cnt * n),
+                        false,
+                        weights,
+                        w_t,
+                        delta,
+                        d,
+                    );
+                    // SAFETY: the planes of images b0..b0+cnt of each channel
+                    // belong to this chunk only.
+                    col2im(&g, &w.dcols, cnt, |c| unsafe {
+                        prev.slice((c * b + b0) * hw, cnt * hw)
+                    });
+                }
+            }
+        });
+        // Sum the partial weight gradients in chunk order.
+        let mk = m * k;
+        let parts = &self.parts;
+        let reduce = |start: usize, wu: &mut [f32]| {
+            for ch in 0..nchunks {
+                let p = &parts[ch * mk + start..ch * mk + start + wu.len()];
+                for (u, v) in wu.iter_mut().zip(p) {
+                    *u += v;
+                }
+            }
+        };
+        const RED: usize = 4096;
+        ctx.for_chunks(&mut self.params.weight_updates, RED, |i, wu| {
+            reduce(i * RED, wu)
+        });
+    }
+}
