@@ -3,7 +3,7 @@
 //! volatile memory ([`MemBackend`], for tests and benchmarks) and the simulated
 //! PM ([`crate::SimPm`], for crash tests).
 
-use crate::flush::{self, FlushStrategy};
+use crate::flush::{self, FlushStrategy, LINE};
 use std::alloc::Layout;
 use std::path::Path;
 
@@ -29,6 +29,41 @@ pub trait PmBackend: Send + Sync {
     fn fence(&self);
     /// The flush strategy in use.
     fn strategy(&self) -> FlushStrategy;
+    /// [`flush`](PmBackend::flush)es each range of whole lines `[a, b)` (line
+    /// indices counted from `base`, a line-aligned offset).
+    fn flush_lines(&self, base: usize, lines: &[(usize, usize)]) {
+        for &(a, b) in lines {
+            self.flush(base + a * LINE, (b - a) * LINE);
+        }
+    }
+    /// [`write_persist`](PmBackend::write_persist)s each range of whole lines
+    /// `[a, b)` (counted from the line-aligned offset `base`), taking their bytes
+    /// one after the other from `src` (which holds exactly those lines, the last
+    /// one possibly cut at the end of the region).
+    fn write_persist_lines(&self, base: usize, lines: &[(usize, usize)], src: &[u8]) {
+        let mut pos = 0;
+        for &(a, b) in lines {
+            let n = ((b - a) * LINE).min(src.len() - pos);
+            self.write_persist(base + a * LINE, &src[pos..pos + n]);
+            pos += n;
+        }
+    }
+    /// Copies `src` to `[dst_off, dst_off + src.len())` of the region and starts
+    /// making it persistent (complete after the next [`fence`](PmBackend::fence)),
+    /// like a copy followed by [`flush`](PmBackend::flush). Back-ends may use
+    /// non-temporal stores. `src` must not overlap the destination; an
+    /// out-of-range destination is ignored.
+    fn write_persist(&self, dst_off: usize, src: &[u8]) {
+        let Some(end) = dst_off.checked_add(src.len()).filter(|e| *e <= self.len()) else {
+            return;
+        };
+        // SAFETY: [dst_off, end) is inside the region; the caller guarantees src
+        // does not overlap it.
+        unsafe {
+            std::ptr::copy_nonoverlapping(src.as_ptr(), self.as_ptr().add(dst_off), src.len())
+        };
+        self.flush(dst_off, end - dst_off);
+    }
     /// A name for error messages: the file path, or `<memory>` / `<simulated PM>`.
     fn name(&self) -> &Path;
 }
@@ -155,5 +190,35 @@ impl PmBackend for MemBackend {
     }
     fn name(&self) -> &Path {
         Path::new("<memory>")
+    }
+    fn flush_lines(&self, base: usize, lines: &[(usize, usize)]) {
+        // SAFETY: every range is clamped to the allocation; strategy supported.
+        unsafe {
+            flush::flush_line_ranges(self.strategy, self.buf.ptr(), self.buf.len(), base, lines)
+        }
+    }
+    fn write_persist_lines(&self, base: usize, lines: &[(usize, usize)], src: &[u8]) {
+        // SAFETY: ranges are clamped to the allocation; src is a separate buffer
+        // or a disjoint part of the region (trait contract); strategy supported.
+        unsafe {
+            flush::stream_line_ranges(
+                self.strategy,
+                self.buf.ptr(),
+                self.buf.len(),
+                base,
+                lines,
+                src,
+            )
+        }
+    }
+    fn write_persist(&self, dst_off: usize, src: &[u8]) {
+        if dst_off
+            .checked_add(src.len())
+            .is_some_and(|e| e <= self.buf.len())
+        {
+            // SAFETY: the destination is inside our allocation; src does not
+            // overlap it (trait contract); the strategy is supported.
+            unsafe { flush::copy_persist(self.strategy, self.buf.ptr().add(dst_off), src) }
+        }
     }
 }

@@ -248,6 +248,48 @@ impl PmBackend for FileBackend {
     fn name(&self) -> &Path {
         &self.path
     }
+    fn flush_lines(&self, base: usize, lines: &[(usize, usize)]) {
+        if self.strategy == FlushStrategy::Msync {
+            for &(a, b) in lines {
+                self.flush(base + a * flush::LINE, (b - a) * flush::LINE);
+            }
+        } else {
+            // SAFETY: ranges are clamped to the mapping; strategy supported.
+            unsafe { flush::flush_line_ranges(self.strategy, self.ptr, self.len, base, lines) }
+        }
+    }
+    fn write_persist_lines(&self, base: usize, lines: &[(usize, usize)], src: &[u8]) {
+        if self.strategy == FlushStrategy::Msync {
+            let mut pos = 0;
+            for &(a, b) in lines {
+                let n = ((b - a) * flush::LINE).min(src.len() - pos);
+                self.write_persist(base + a * flush::LINE, &src[pos..pos + n]);
+                pos += n;
+            }
+        } else {
+            // SAFETY: ranges are clamped to the mapping; src does not overlap
+            // the destinations (trait contract); strategy supported.
+            unsafe {
+                flush::stream_line_ranges(self.strategy, self.ptr, self.len, base, lines, src)
+            }
+        }
+    }
+    fn write_persist(&self, dst_off: usize, src: &[u8]) {
+        let Some(end) = dst_off.checked_add(src.len()).filter(|e| *e <= self.len) else {
+            return;
+        };
+        if self.strategy == FlushStrategy::Msync {
+            // SAFETY: the destination is inside the mapping; src does not overlap it.
+            unsafe {
+                std::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.add(dst_off), src.len())
+            };
+            self.flush(dst_off, end - dst_off);
+        } else {
+            // SAFETY: the destination is inside the mapping; src does not overlap
+            // it; the strategy was checked supported when mapping.
+            unsafe { flush::copy_persist(self.strategy, self.ptr.add(dst_off), src) }
+        }
+    }
 }
 
 impl Drop for FileBackend {

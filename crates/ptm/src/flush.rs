@@ -249,6 +249,148 @@ pub unsafe fn flush_lines(strategy: FlushStrategy, ptr: *const u8, len: usize) {
     }
 }
 
+/// Copies `src` to `dst` so that it is persistent after the next [`fence`]: with
+/// a cache-line strategy or eADR, whole aligned lines are written with
+/// non-temporal stores (no read for ownership, no flush needed) and partial
+/// lines are copied and flushed; with `none` (and `msync`, whose caller syncs) it
+/// is a plain copy.
+///
+/// # Safety
+/// `dst..dst+src.len()` must be inside one live writable mapping not
+/// overlapping `src`, and the strategy supported by this CPU.
+pub unsafe fn copy_persist(strategy: FlushStrategy, dst: *mut u8, src: &[u8]) {
+    let len = src.len();
+    let nt = strategy.is_cache_line() || strategy == FlushStrategy::Eadr;
+    if !nt || len < LINE {
+        // SAFETY: the caller guarantees dst is valid for len bytes, no overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(src.as_ptr(), dst, len);
+            flush_lines(strategy, dst, len);
+        }
+        return;
+    }
+    let head = (LINE - (dst as usize) % LINE) % LINE;
+    let body = (len - head) / LINE * LINE;
+    let tail = len - head - body;
+    // SAFETY: all three parts are inside dst..dst+len and src; no overlap.
+    unsafe {
+        if head > 0 {
+            std::ptr::copy_nonoverlapping(src.as_ptr(), dst, head);
+            flush_lines(strategy, dst, head);
+        }
+        stream_lines(dst.add(head), src.as_ptr().add(head), body / LINE);
+        if tail > 0 {
+            let o = head + body;
+            std::ptr::copy_nonoverlapping(src.as_ptr().add(o), dst.add(o), tail);
+            flush_lines(strategy, dst.add(o), tail);
+        }
+    }
+}
+
+/// Flushes each range of lines `[a, b)` counted from the line-aligned offset
+/// `base` of the region `[ptr, ptr + len)` (clamped to it).
+///
+/// # Safety
+/// `ptr..ptr+len` must be one live mapping; the strategy supported by this CPU.
+pub unsafe fn flush_line_ranges(
+    strategy: FlushStrategy,
+    ptr: *mut u8,
+    len: usize,
+    base: usize,
+    lines: &[(usize, usize)],
+) {
+    macro_rules! each_line {
+        ($f:ident) => {
+            for &(a, b) in lines {
+                let (x, y) = (base + a * LINE, (base + b * LINE).min(len));
+                let mut o = x;
+                while o < y {
+                    // SAFETY: o < len, inside the mapping; the caller checked
+                    // the strategy is supported.
+                    unsafe { $f(ptr.add(o)) };
+                    o += LINE;
+                }
+            }
+        };
+    }
+    match strategy {
+        FlushStrategy::Clwb => each_line!(clwb),
+        FlushStrategy::ClflushOpt => each_line!(clflushopt),
+        FlushStrategy::Clflush => each_line!(clflush),
+        FlushStrategy::Msync | FlushStrategy::Eadr | FlushStrategy::None => {}
+    }
+}
+
+/// Writes each range of lines `[a, b)` (counted from the line-aligned offset
+/// `base` of the region `[ptr, ptr + len)`) from the consecutive bytes of `src`,
+/// persistent after the next fence (see [`copy_persist`]).
+///
+/// # Safety
+/// `ptr..ptr+len` must be one live mapping not overlapping `src`; `src` must
+/// hold at least the bytes of all ranges (clamped to the region); the strategy
+/// supported by this CPU.
+pub unsafe fn stream_line_ranges(
+    strategy: FlushStrategy,
+    ptr: *mut u8,
+    len: usize,
+    base: usize,
+    lines: &[(usize, usize)],
+    src: &[u8],
+) {
+    let nt = strategy.is_cache_line() || strategy == FlushStrategy::Eadr;
+    let mut pos = 0;
+    for &(a, b) in lines {
+        let (x, y) = (base + a * LINE, (base + b * LINE).min(len));
+        if x >= y {
+            continue;
+        }
+        let n = y - x;
+        assert!(pos + n <= src.len(), "stage shorter than the logged lines");
+        if nt && n % LINE == 0 && (ptr as usize + x) % LINE == 0 {
+            // SAFETY: [x, y) inside the mapping, line aligned; src holds n bytes
+            // at pos.
+            unsafe { stream_lines(ptr.add(x), src.as_ptr().add(pos), n / LINE) };
+        } else {
+            // SAFETY: as above.
+            unsafe { copy_persist(strategy, ptr.add(x), &src[pos..pos + n]) };
+        }
+        pos += n;
+    }
+}
+
+/// Writes `lines` whole lines from `src` to the line-aligned `dst` with
+/// non-temporal stores.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+unsafe fn stream_lines(dst: *mut u8, src: *const u8, lines: usize) {
+    use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_stream_si128};
+    for l in 0..lines {
+        // SAFETY: the caller guarantees both ranges are valid for lines * 64
+        // bytes and dst is 64-byte aligned (so each 16-byte store is aligned);
+        // SSE2 is part of x86_64.
+        unsafe {
+            let s = src.add(l * LINE) as *const __m128i;
+            let d = dst.add(l * LINE) as *mut __m128i;
+            let (a, b, c, e) = (
+                _mm_loadu_si128(s),
+                _mm_loadu_si128(s.add(1)),
+                _mm_loadu_si128(s.add(2)),
+                _mm_loadu_si128(s.add(3)),
+            );
+            _mm_stream_si128(d, a);
+            _mm_stream_si128(d.add(1), b);
+            _mm_stream_si128(d.add(2), c);
+            _mm_stream_si128(d.add(3), e);
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn stream_lines(dst: *mut u8, src: *const u8, lines: usize) {
+    // SAFETY: as above.
+    unsafe { std::ptr::copy_nonoverlapping(src, dst, lines * LINE) }
+}
+
 /// The persistence fence of the strategy: `sfence` for clwb, clflushopt and eadr;
 /// a compiler fence for the others (clflush is ordered; msync is synchronous).
 #[inline]

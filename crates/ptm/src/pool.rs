@@ -8,8 +8,8 @@
 //! 2. flush the logged ranges of main, **fence**;
 //! 3. state = COPYING, flush, **fence**;
 //! 4. copy the logged ranges main → back, flush them, **fence**;
-//! 5. state = IDLE, flush — its fence is merged into the next transaction's
-//!    first fence (or the pool's drop).
+//! 5. state = IDLE, not flushed (see `store_idle`): it reaches PM with the next
+//!    transaction's first fence or the pool's drop.
 //!
 //! Recovery on open: MUTATING → copy back to main; COPYING → copy main to back.
 
@@ -71,8 +71,10 @@ const SMALL_LINES: usize = 16;
 /// Log entries before the log overflows and commit falls back to copying the
 /// whole span of main written by the transaction.
 const MAX_ENTRIES: usize = 1 << 20;
-/// Chunk size for copying large ranges main → back (copy, then flush while hot).
+/// Chunk size for copying large ranges main → back.
 const COPY_CHUNK: usize = 256 * 1024;
+/// Transactions logging at most this many bytes stage their lines at commit.
+const STAGE_MAX: usize = 1 << 20;
 
 /// The volatile redo log: ranges of lines of main written by the transaction.
 struct Log {
@@ -84,6 +86,11 @@ struct Log {
     overflow: bool,
     lo: usize,
     hi: usize,
+    /// Lines in `entries` (an upper bound: ranges may overlap).
+    lines: usize,
+    /// Copy of the logged lines taken at commit while they are still cached,
+    /// written to back with non-temporal stores after the COPYING fence.
+    stage: Vec<u8>,
 }
 
 impl Log {
@@ -95,30 +102,52 @@ impl Log {
             overflow: false,
             lo: usize::MAX,
             hi: 0,
+            lines: 0,
+            stage: Vec::new(),
         }
     }
 
-    #[inline]
-    fn push(&mut self, a: usize, b: usize) {
-        self.lo = self.lo.min(a);
-        self.hi = self.hi.max(b);
-        if self.overflow {
+    /// Logs one line written by a small write (deduplicated by the bitmap).
+    #[inline(always)]
+    fn line(&mut self, line: usize) {
+        let (w, bit) = (line / 64, 1u64 << (line % 64));
+        let word = &mut self.bits[w];
+        if *word & bit != 0 {
             return;
         }
+        *word |= bit;
+        self.push(line, line + 1);
+    }
+
+    /// Logs the lines `[a, b)`.
+    #[inline(always)]
+    fn push(&mut self, a: usize, b: usize) {
         if let Some(last) = self.entries.last_mut() {
             if last.1 == a {
                 last.1 = b;
-                return;
-            }
-            if last.0 <= a && b <= last.1 {
+                self.lines += b - a;
                 return;
             }
         }
-        if self.entries.len() >= MAX_ENTRIES {
-            self.overflow = true;
+        if self.entries.len() >= MAX_ENTRIES || self.overflow {
+            self.push_overflow(a, b);
             return;
         }
+        self.lines += b - a;
         self.entries.push((a, b));
+    }
+
+    #[cold]
+    fn push_overflow(&mut self, a: usize, b: usize) {
+        if !self.overflow {
+            self.overflow = true;
+            for &(x, y) in &self.entries {
+                self.lo = self.lo.min(x);
+                self.hi = self.hi.max(y);
+            }
+        }
+        self.lo = self.lo.min(a);
+        self.hi = self.hi.max(b);
     }
 
     fn reset(&mut self) {
@@ -129,10 +158,16 @@ impl Log {
             }
         } else {
             for &(a, b) in &self.entries {
-                self.bits[a / 64..=(b - 1) / 64].fill(0);
+                let (x, y) = (a / 64, (b - 1) / 64);
+                if x == y {
+                    self.bits[x] = 0;
+                } else {
+                    self.bits[x..=y].fill(0);
+                }
             }
         }
         self.entries.clear();
+        self.lines = 0;
         self.began = false;
         self.overflow = false;
         self.lo = usize::MAX;
@@ -451,6 +486,7 @@ impl<B: PmBackend> Pool<B> {
 
     /// Closes the pool cleanly and returns its back-end.
     pub fn into_backend(self) -> B {
+        self.backend.flush(STATE_OFF, 8);
         self.backend.fence();
         let me = ManuallyDrop::new(self);
         // SAFETY: `me` is never used or dropped again; each field is moved out
@@ -475,6 +511,7 @@ impl<B: PmBackend> std::fmt::Debug for Pool<B> {
 impl<B: PmBackend> Drop for Pool<B> {
     fn drop(&mut self) {
         // Persist the last transaction's IDLE state word.
+        self.backend.flush(STATE_OFF, 8);
         self.backend.fence();
     }
 }
@@ -490,6 +527,8 @@ pub struct Tx<'a> {
 }
 
 impl<'a> Tx<'a> {
+    #[cold]
+    #[inline(never)]
     fn err_bounds(&self, off: u64, len: u64) -> PtmError {
         PtmError::OutOfBounds {
             path: self.backend.name().to_path_buf(),
@@ -499,7 +538,7 @@ impl<'a> Tx<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn check(&self, off: u64, len: usize) -> Result<usize> {
         match off.checked_add(len as u64) {
             Some(end) if end <= self.main_len as u64 => Ok(off as usize),
@@ -523,6 +562,8 @@ impl<'a> Tx<'a> {
         unsafe { std::slice::from_raw_parts(self.base.add(HEADER_LEN), self.main_len) }
     }
 
+    #[cold]
+    #[inline(never)]
     fn begin(&mut self) {
         self.log.began = true;
         // Also completes the previous transaction's IDLE flush (merged fence).
@@ -537,20 +578,30 @@ impl<'a> Tx<'a> {
         self.backend.fence();
     }
 
-    #[inline]
+    #[inline(always)]
     fn log_range(&mut self, off: usize, len: usize) {
         if !self.log.began {
             self.begin();
         }
         let first = off / LINE;
         let last = (off + len - 1) / LINE;
+        if first == last {
+            self.log.line(first);
+        } else {
+            self.log_lines(first, last);
+        }
+    }
+
+    #[inline(never)]
+    fn log_lines(&mut self, first: usize, last: usize) {
         if last - first < SMALL_LINES {
             for line in first..=last {
-                let (w, bit) = (line / 64, 1u64 << (line % 64));
-                if self.log.bits[w] & bit == 0 {
-                    self.log.bits[w] |= bit;
-                    self.log.push(line, line + 1);
-                }
+                self.log.line(line);
+            }
+        } else if let Some(prev) = self.log.entries.last() {
+            // Skip a range already logged whole (e.g. the same buffer twice).
+            if !(prev.0 <= first && last < prev.1) {
+                self.log.push(first, last + 1);
             }
         } else {
             self.log.push(first, last + 1);
@@ -579,7 +630,7 @@ impl<'a> Tx<'a> {
     }
 
     /// Reads a value (any alignment).
-    #[inline]
+    #[inline(always)]
     pub fn read<T: Pod>(&self, off: u64) -> Result<T> {
         let o = self.check(off, size_of::<T>())?;
         // SAFETY: in bounds (checked); T is Pod so any bytes are a valid T and an
@@ -588,7 +639,7 @@ impl<'a> Tx<'a> {
     }
 
     /// Writes a value (any alignment), logged.
-    #[inline]
+    #[inline(always)]
     pub fn write<T: Pod>(&mut self, off: u64, val: &T) -> Result<()> {
         let o = self.check(off, size_of::<T>())?;
         if size_of::<T>() == 0 {
@@ -665,6 +716,22 @@ impl<'a> Tx<'a> {
         }
     }
 
+    /// Stores IDLE without flushing it: flushing it now would make the next
+    /// transaction's MUTATING store wait for that write-back (a store to a line
+    /// being written back stalls). It is not needed for correctness: until IDLE
+    /// reaches PM the persisted state is COPYING (after a commit: recovery copies
+    /// main, which is complete, to back) or MUTATING (after an abort: recovery
+    /// copies back, which was never touched, to main). The pool's drop persists it.
+    fn store_idle(&mut self) {
+        // SAFETY: the state word is in the header; we hold the write lock.
+        unsafe {
+            std::ptr::write_volatile(
+                self.base.add(STATE_OFF) as *mut u64,
+                PoolState::Idle.word().to_le(),
+            )
+        };
+    }
+
     fn commit(&mut self) {
         self.done = true;
         if !self.log.began {
@@ -673,14 +740,28 @@ impl<'a> Tx<'a> {
         let be = self.backend;
         let (m, bk) = (HEADER_LEN, HEADER_LEN + self.main_len);
         let over = self.ranges();
-        let ranges: &[(usize, usize)] = if self.log.overflow {
-            &over
-        } else {
-            &self.log.entries
-        };
-        for &(a, b) in ranges {
-            be.flush(m + a * LINE, (b - a) * LINE);
+        let log = &mut *self.log;
+        let ranges: &[(usize, usize)] = if log.overflow { &over } else { &log.entries };
+        // SAFETY: main is in bounds; no mutable slice from this transaction is
+        // live (the closure has returned) and the write lock excludes others.
+        let main = unsafe { std::slice::from_raw_parts(self.base.add(m), self.main_len) };
+        let span = |a: usize, b: usize| (a * LINE, (b * LINE).min(main.len()));
+        // Small transactions: stage the lines while they are hot in the cache
+        // (a flush may evict them).
+        let staged = !log.overflow && log.lines * LINE <= STAGE_MAX;
+        if staged {
+            log.stage.clear();
+            for &(a, b) in ranges {
+                if b == a + 1 && (a + 1) * LINE <= main.len() {
+                    let l: &[u8; LINE] = main[a * LINE..(a + 1) * LINE].try_into().expect("a line");
+                    log.stage.extend_from_slice(l);
+                } else {
+                    let (x, y) = span(a, b);
+                    log.stage.extend_from_slice(&main[x..y]);
+                }
+            }
         }
+        be.flush_lines(m, ranges);
         be.fence();
         // SAFETY: the state word is in the header; we hold the write lock.
         unsafe {
@@ -691,32 +772,20 @@ impl<'a> Tx<'a> {
         };
         be.flush(STATE_OFF, 8);
         be.fence();
-        for &(a, b) in ranges {
-            let (mut off, end) = (a * LINE, (b * LINE).min(self.main_len));
-            while off < end {
-                let n = (end - off).min(COPY_CHUNK);
-                // SAFETY: [off, off + n) is inside main and inside back (same
-                // length); main and back do not overlap.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(
-                        self.base.add(m + off),
-                        self.base.add(bk + off),
-                        n,
-                    )
-                };
-                be.flush(bk + off, n);
-                off += n;
+        if staged {
+            be.write_persist_lines(bk, ranges, &log.stage);
+        } else {
+            for &(a, b) in ranges {
+                let (mut off, end) = span(a, b);
+                while off < end {
+                    let n = (end - off).min(COPY_CHUNK);
+                    be.write_persist(bk + off, &main[off..off + n]);
+                    off += n;
+                }
             }
         }
         be.fence();
-        // SAFETY: as above.
-        unsafe {
-            std::ptr::write_volatile(
-                self.base.add(STATE_OFF) as *mut u64,
-                PoolState::Idle.word().to_le(),
-            )
-        };
-        be.flush(STATE_OFF, 8);
+        self.store_idle();
         self.log.reset();
     }
 
@@ -746,14 +815,7 @@ impl<'a> Tx<'a> {
             be.flush(m + off, end - off);
         }
         be.fence();
-        // SAFETY: the state word is in the header; we hold the write lock.
-        unsafe {
-            std::ptr::write_volatile(
-                self.base.add(STATE_OFF) as *mut u64,
-                PoolState::Idle.word().to_le(),
-            )
-        };
-        be.flush(STATE_OFF, 8);
+        self.store_idle();
         self.log.reset();
     }
 }
