@@ -88,6 +88,8 @@ struct Log {
     hi: usize,
     /// Lines in `entries` (an upper bound: ranges may overlap).
     lines: usize,
+    max_entries: usize,
+    stage_max: usize,
     /// Copy of the logged lines taken at commit while they are still cached,
     /// written to back with non-temporal stores after the COPYING fence.
     stage: Vec<u8>,
@@ -103,6 +105,8 @@ impl Log {
             lo: usize::MAX,
             hi: 0,
             lines: 0,
+            max_entries: MAX_ENTRIES,
+            stage_max: STAGE_MAX,
             stage: Vec::new(),
         }
     }
@@ -129,7 +133,7 @@ impl Log {
                 return;
             }
         }
-        if self.entries.len() >= MAX_ENTRIES || self.overflow {
+        if self.entries.len() >= self.max_entries || self.overflow {
             self.push_overflow(a, b);
             return;
         }
@@ -456,6 +460,16 @@ impl<B: PmBackend> Pool<B> {
         }
     }
 
+    /// Sets the redo log's capacity in entries (default 2^20; beyond it a
+    /// transaction falls back to copying the whole span of main it wrote) and
+    /// the largest log, in bytes, whose lines are staged at commit (default
+    /// 1 MiB). For tests that exercise those paths.
+    pub fn set_log_limits(&mut self, max_entries: usize, stage_max: usize) {
+        let log = self.log.get_mut().unwrap_or_else(|p| p.into_inner());
+        log.max_entries = max_entries.max(1);
+        log.stage_max = stage_max;
+    }
+
     /// The header facts (sizes, the current state word, format version).
     pub fn info(&self) -> HeaderInfo {
         HeaderInfo {
@@ -748,7 +762,7 @@ impl<'a> Tx<'a> {
         let span = |a: usize, b: usize| (a * LINE, (b * LINE).min(main.len()));
         // Small transactions: stage the lines while they are hot in the cache
         // (a flush may evict them).
-        let staged = !log.overflow && log.lines * LINE <= STAGE_MAX;
+        let staged = !log.overflow && log.lines * LINE <= log.stage_max;
         if staged {
             log.stage.clear();
             for &(a, b) in ranges {

@@ -246,7 +246,8 @@ fn damaged(name: &str, f: impl FnOnce(&mut Vec<u8>)) -> (tempfile::TempDir, Path
 
 #[test]
 fn bad_files_are_clear_errors_and_left_untouched() {
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut Vec<u8>)>, &str)> = vec![
+    type Damage = Box<dyn FnOnce(&mut Vec<u8>)>;
+    let cases: Vec<(&str, Damage, &str)> = vec![
         (
             "trunc.pool",
             Box::new(|b: &mut Vec<u8>| b.truncate(b.len() - 4096)),
