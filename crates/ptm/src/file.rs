@@ -102,12 +102,16 @@ impl LockedFile {
         Ok(done)
     }
 
-    /// Grows the (new) file to `len` bytes, reserving the space so that a full
-    /// file system is an error now rather than a SIGBUS later.
-    pub(crate) fn allocate(&self, len: u64) -> Result<()> {
+    /// Grows the (new) file to `len` bytes; with `reserve`, also reserves the
+    /// space (posix_fallocate) so that a full file system is an error now
+    /// rather than a SIGBUS later.
+    pub(crate) fn allocate(&self, len: u64, reserve: bool) -> Result<()> {
         self.file
             .set_len(len)
             .map_err(|e| io(&self.path, "set_len", e))?;
+        if !reserve {
+            return Ok(());
+        }
         // SAFETY: posix_fallocate on a valid descriptor with in-range values.
         let r = unsafe { libc::posix_fallocate(self.file.as_raw_fd(), 0, len as libc::off_t) };
         if r != 0 && r != libc::EOPNOTSUPP && r != libc::EINVAL {
@@ -121,17 +125,18 @@ impl LockedFile {
     }
 
     /// Maps the first `len` bytes shared. `flush`: the strategy, else
-    /// `PLINIUS_FLUSH`, else chosen from the file system. `populate`: pre-fault
-    /// every page now.
+    /// `PLINIUS_FLUSH`, else chosen from the file system. `prefault`: fault in
+    /// every page now, for writing (`Fault::Write`: allocates the pages of a new
+    /// file on tmpfs or PM, failing cleanly when space runs out) or reading
+    /// (`Fault::Read`: maps existing pages; on an ordinary disk nothing is dirtied).
     pub(crate) fn map(
         self,
         len: usize,
         flush: Option<FlushStrategy>,
-        populate: bool,
+        prefault: Option<Fault>,
     ) -> Result<FileBackend> {
         let fd = self.file.as_raw_fd();
         let prot = libc::PROT_READ | libc::PROT_WRITE;
-        let pop = if populate { libc::MAP_POPULATE } else { 0 };
         // Try MAP_SYNC first: it only succeeds on a DAX mount (real PM).
         // SAFETY: mapping `len` bytes of our own open file; the result is checked.
         let mut ptr = unsafe {
@@ -139,7 +144,7 @@ impl LockedFile {
                 std::ptr::null_mut(),
                 len,
                 prot,
-                libc::MAP_SHARED_VALIDATE | libc::MAP_SYNC | pop,
+                libc::MAP_SHARED_VALIDATE | libc::MAP_SYNC,
                 fd,
                 0,
             )
@@ -147,16 +152,7 @@ impl LockedFile {
         let dax = ptr != libc::MAP_FAILED;
         if !dax {
             // SAFETY: as above, a plain shared mapping.
-            ptr = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    len,
-                    prot,
-                    libc::MAP_SHARED | pop,
-                    fd,
-                    0,
-                )
-            };
+            ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, libc::MAP_SHARED, fd, 0) };
         }
         if ptr == libc::MAP_FAILED {
             return Err(io(&self.path, "mmap", std::io::Error::last_os_error()));
@@ -177,9 +173,23 @@ impl LockedFile {
             dax,
         };
         strategy.check_supported()?;
+        if let Some(fault) = prefault {
+            backend.prefault(fault)?;
+        }
         Ok(backend)
     }
 }
+
+/// How to pre-fault a mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fault {
+    Read,
+    Write,
+}
+
+/// `MADV_POPULATE_READ` / `MADV_POPULATE_WRITE` (Linux 5.14+).
+const MADV_POPULATE_READ: libc::c_int = 22;
+const MADV_POPULATE_WRITE: libc::c_int = 23;
 
 /// A pool file mapped shared and locked for exclusive use.
 pub struct FileBackend {
@@ -198,6 +208,26 @@ unsafe impl Send for FileBackend {}
 unsafe impl Sync for FileBackend {}
 
 impl FileBackend {
+    fn prefault(&self, fault: Fault) -> Result<()> {
+        let advice = match fault {
+            Fault::Read => MADV_POPULATE_READ,
+            Fault::Write => MADV_POPULATE_WRITE,
+        };
+        // SAFETY: advice on exactly our own live mapping.
+        let r = unsafe { libc::madvise(self.ptr as *mut libc::c_void, self.len, advice) };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EINVAL) {
+            // An older kernel: ask for read-ahead instead (best effort).
+            // SAFETY: as above.
+            unsafe { libc::madvise(self.ptr as *mut libc::c_void, self.len, libc::MADV_WILLNEED) };
+            return Ok(());
+        }
+        Err(io(&self.path, "pre-fault the mapping (out of space?)", e))
+    }
+
     /// Whether the mapping was made with `MAP_SYNC` (a DAX mount: real PM).
     pub fn is_dax(&self) -> bool {
         self.dax

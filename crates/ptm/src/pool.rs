@@ -15,7 +15,7 @@
 
 use crate::backend::PmBackend;
 use crate::error::{PtmError, Result};
-use crate::file::{FileBackend, LockedFile};
+use crate::file::{Fault, FileBackend, LockedFile};
 use crate::flush::{FlushStrategy, LINE};
 use crate::heap::{self, HeapStats};
 use crate::layout::{self, HEADER_LEN, HeaderInfo, MAGIC, PoolState, STATE_OFF};
@@ -200,8 +200,17 @@ impl Pool<FileBackend> {
         let lf = LockedFile::create(path, opts.overwrite)?;
         let total = HEADER_LEN as u64 + 2 * main + raw;
         let made = (|| {
-            lf.allocate(total)?;
-            let backend = lf.map(total as usize, opts.flush, opts.prefault)?;
+            // On an ordinary disk (msync) reserve the blocks and only map the
+            // pages; elsewhere fault every page in for writing, which also
+            // reserves them (a full tmpfs is an error now, not a SIGBUS later).
+            let disk = Self::would_msync(path, opts)?;
+            lf.allocate(total, disk || !opts.prefault)?;
+            let fault = match (opts.prefault, disk) {
+                (false, _) => None,
+                (true, true) => Some(Fault::Read),
+                (true, false) => Some(Fault::Write),
+            };
+            let backend = lf.map(total as usize, opts.flush, fault)?;
             Pool::format_zeroed(backend, main, raw, true)
         })();
         if made.is_err() {
@@ -220,8 +229,21 @@ impl Pool<FileBackend> {
         let mut prefix = vec![0u8; HEADER_LEN];
         let n = lf.read_prefix(&mut prefix)?;
         let info = layout::parse(path, &prefix[..n], len)?;
-        let backend = lf.map(info.total_len() as usize, opts.flush, opts.prefault)?;
+        let fault = opts.prefault.then_some(Fault::Read);
+        let backend = lf.map(info.total_len() as usize, opts.flush, fault)?;
         Pool::from_backend(backend)
+    }
+
+    /// Whether a pool at `path` would be flushed with msync (without DAX).
+    fn would_msync(path: &Path, opts: &PoolOptions) -> Result<bool> {
+        let s = match opts.flush {
+            Some(s) => s,
+            None => match FlushStrategy::from_env()? {
+                Some(s) => s,
+                None => crate::flush::auto_strategy(path, false),
+            },
+        };
+        Ok(s == FlushStrategy::Msync)
     }
 
     fn checked_sizes(path: &Path, size: PoolSize) -> Result<(u64, u64)> {
