@@ -50,8 +50,8 @@ pub struct CfgError {
     pub line: usize,
     /// The section the error is in, without brackets (empty before any section).
     pub section: String,
-    /// What is wrong.
-    pub kind: CfgErrorKind,
+    /// What is wrong (boxed: keeps `Result<_, CfgError>` small).
+    pub kind: Box<CfgErrorKind>,
 }
 
 fn section_prefix(section: &str) -> String {
@@ -421,7 +421,7 @@ fn split_sections(text: &str, origin: &str) -> Result<Vec<Section>, CfgError> {
             origin: origin.to_string(),
             line: lineno,
             section: section.to_string(),
-            kind,
+            kind: Box::new(kind),
         };
         if let Some(rest) = line.strip_prefix('[') {
             let Some(name) = rest.strip_suffix(']') else {
@@ -475,7 +475,7 @@ impl Reader<'_> {
             origin: self.origin.to_string(),
             line,
             section: self.section.name.clone(),
-            kind,
+            kind: Box::new(kind),
         }
     }
 
@@ -745,7 +745,7 @@ fn parse_layer(r: &mut Reader<'_>) -> Result<LayerConfig, CfgError> {
         },
         "cost" => {
             if let Some((v, line)) = r.raw("type")
-                && v.to_ascii_lowercase() != "sse"
+                && !v.eq_ignore_ascii_case("sse")
             {
                 return Err(r.invalid("type", &v, line, "only `sse` is supported"));
             }
@@ -862,7 +862,7 @@ impl ModelConfig {
                 origin: origin.into(),
                 line: 0,
                 section: String::new(),
-                kind: CfgErrorKind::MissingNet,
+                kind: Box::new(CfgErrorKind::MissingNet),
             });
         }
         let mut iter = sections.iter_mut();
@@ -872,7 +872,7 @@ impl ModelConfig {
                 origin: origin.into(),
                 line: first.line,
                 section: first.name.clone(),
-                kind: CfgErrorKind::MissingNet,
+                kind: Box::new(CfgErrorKind::MissingNet),
             });
         }
         let mut r = Reader {
@@ -895,14 +895,14 @@ impl ModelConfig {
                 origin: origin.into(),
                 line,
                 section: name.clone(),
-                kind: CfgErrorKind::Model(msg),
+                kind: Box::new(CfgErrorKind::Model(msg)),
             };
             if section.name == "net" || section.name == "network" {
                 return Err(CfgError {
                     origin: origin.into(),
                     line,
                     section: section.name.clone(),
-                    kind: CfgErrorKind::NetNotFirst,
+                    kind: Box::new(CfgErrorKind::NetNotFirst),
                 });
             }
             let mut r = Reader { origin, section };
@@ -930,7 +930,7 @@ impl ModelConfig {
                 origin: origin.into(),
                 line: 0,
                 section: String::new(),
-                kind: CfgErrorKind::NoLayers,
+                kind: Box::new(CfgErrorKind::NoLayers),
             });
         }
         // Structure rules: one loss layer, last (optionally softmax then cost).
@@ -940,7 +940,7 @@ impl ModelConfig {
                 origin: origin.into(),
                 line: l.line,
                 section: l.config.kind().into(),
-                kind: CfgErrorKind::Model(msg.into()),
+                kind: Box::new(CfgErrorKind::Model(msg.into())),
             };
             match l.config {
                 LayerConfig::Cost { .. } if i != n - 1 => {
@@ -967,9 +967,9 @@ impl ModelConfig {
                 origin: origin.into(),
                 line: l.line,
                 section: l.config.kind().into(),
-                kind: CfgErrorKind::Model(
+                kind: Box::new(CfgErrorKind::Model(
                     "the last layer must be [softmax] or [cost] (the loss)".into(),
-                ),
+                )),
             });
         }
         Ok(ModelConfig {
@@ -995,11 +995,17 @@ impl ModelConfig {
         self.layers.iter().map(|l| l.forward_flops).sum()
     }
 
-    /// FLOPs of one training iteration on `batch` images: forward, and backward
-    /// counted as twice the forward (weight gradient + input gradient GEMMs; the
-    /// first layer's input gradient is counted too, as Darknet's FLOP counts do).
+    /// FLOPs of one training iteration (`batch` images) as computed: forward,
+    /// weight gradients, and input gradients of every GEMM layer except the
+    /// first (whose input gradient is not needed).
     pub fn train_flops_per_iteration(&self) -> u64 {
-        3 * self.forward_flops_per_image() * self.net.batch as u64
+        let per_image: u64 = self
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| if i == 0 { 2 } else { 3 } * l.forward_flops)
+            .sum();
+        per_image * self.net.batch as u64
     }
 
     /// Number of classes (outputs of the last layer for one image).
@@ -1145,7 +1151,7 @@ mod tests {
         let e = err("[net]\nwidth=8\nheight=8\nchannels=1\n\n[route]\nlayers=-1\n");
         assert_eq!(e.line, 6);
         assert_eq!(e.section, "route");
-        assert!(matches!(e.kind, CfgErrorKind::UnsupportedSection(ref s) if s == "route"));
+        assert!(matches!(*e.kind, CfgErrorKind::UnsupportedSection(ref s) if s == "route"));
         let msg = e.to_string();
         assert!(msg.starts_with("m.cfg:6: in [route]:"), "{msg}");
     }
@@ -1153,7 +1159,7 @@ mod tests {
     #[test]
     fn unknown_key_is_an_error_but_augmentation_keys_warn() {
         let e = err(&SMALL.replace("filters=2", "filters=2\nfliters=3"));
-        assert!(matches!(e.kind, CfgErrorKind::UnknownKey(ref k) if k == "fliters"));
+        assert!(matches!(*e.kind, CfgErrorKind::UnknownKey(ref k) if k == "fliters"));
         assert_eq!(e.line, 9);
         assert_eq!(e.section, "convolutional");
         let m = ModelConfig::parse(
@@ -1178,37 +1184,37 @@ mod tests {
 
     #[test]
     fn malformed_inputs_are_errors() {
-        assert!(matches!(err("").kind, CfgErrorKind::MissingNet));
+        assert!(matches!(*err("").kind, CfgErrorKind::MissingNet));
         assert!(matches!(
-            err("batch=1\n").kind,
+            *err("batch=1\n").kind,
             CfgErrorKind::KeyOutsideSection(_)
         ));
-        assert!(matches!(err("[net\n").kind, CfgErrorKind::Syntax(_)));
+        assert!(matches!(*err("[net\n").kind, CfgErrorKind::Syntax(_)));
         assert!(matches!(
-            err("[conv]\nfilters=1\n").kind,
+            *err("[conv]\nfilters=1\n").kind,
             CfgErrorKind::MissingNet
         ));
         assert!(matches!(
-            err("[net]\nwidth=8\nheight=8\nchannels=1\n").kind,
+            *err("[net]\nwidth=8\nheight=8\nchannels=1\n").kind,
             CfgErrorKind::NoLayers
         ));
         let e = err(&SMALL.replace("filters=2", "filters=two"));
-        assert!(matches!(e.kind, CfgErrorKind::InvalidValue { ref key, .. } if key == "filters"));
+        assert!(matches!(*e.kind, CfgErrorKind::InvalidValue { ref key, .. } if key == "filters"));
         assert_eq!(e.line, 8);
         let e = err(&SMALL.replace("filters=2", "filters=2\nfilters=3"));
-        assert!(matches!(e.kind, CfgErrorKind::DuplicateKey(_)));
+        assert!(matches!(*e.kind, CfgErrorKind::DuplicateKey(_)));
         let e = err(&SMALL.replace("size=3\npad=1", "size=30"));
-        assert!(matches!(e.kind, CfgErrorKind::Model(_)), "{e}");
+        assert!(matches!(*e.kind, CfgErrorKind::Model(_)), "{e}");
         let e = err(&SMALL.replace("leaky", "tanhh"));
-        assert!(matches!(e.kind, CfgErrorKind::InvalidValue { .. }));
+        assert!(matches!(*e.kind, CfgErrorKind::InvalidValue { .. }));
         let e = err(&SMALL.replace("[softmax]\n", ""));
-        assert!(matches!(e.kind, CfgErrorKind::Model(_)));
+        assert!(matches!(*e.kind, CfgErrorKind::Model(_)));
         let e = err(&SMALL.replace("batch=4", "batch=4\nsubdivisions=3"));
-        assert!(matches!(e.kind, CfgErrorKind::InvalidValue { .. }));
+        assert!(matches!(*e.kind, CfgErrorKind::InvalidValue { .. }));
         let e = err(&SMALL
             .replace("width=8", "width=65536\nheight=65536")
             .replace("height=8\n", ""));
-        assert!(matches!(e.kind, CfgErrorKind::Model(_)), "{e}");
+        assert!(matches!(*e.kind, CfgErrorKind::Model(_)), "{e}");
     }
 
     #[test]

@@ -34,6 +34,8 @@
 
 mod activation;
 pub mod cfg;
+#[cfg(test)]
+mod gradcheck;
 pub mod idx;
 mod im2col;
 mod kernels;

@@ -232,15 +232,9 @@ impl Network {
         self.config.net.learning_rate_at(self.iteration() + 1)
     }
 
-    /// FLOPs of one training step as computed (forward, weight gradients, and
-    /// input gradients of every GEMM layer except the first).
+    /// FLOPs of one training step (see [`ModelConfig::train_flops_per_iteration`]).
     pub fn flops_per_iteration(&self) -> u64 {
-        let mut total = 0u64;
-        for (i, l) in self.config.layers.iter().enumerate() {
-            let passes = if i == 0 { 2 } else { 3 };
-            total += passes * l.forward_flops;
-        }
-        total * self.batch() as u64
+        self.config.train_flops_per_iteration()
     }
 
     fn check_images(&self, images: usize, len: usize) -> Result<(), NnError> {
@@ -271,7 +265,12 @@ impl Network {
     }
 
     /// Copies images (per image `c, h, w` order) into the `[C][B][H*W]` input.
-    fn load_input<T: Copy>(&mut self, images: &[T], count: usize, conv: impl Fn(T) -> f32) {
+    pub(crate) fn load_input<T: Copy>(
+        &mut self,
+        images: &[T],
+        count: usize,
+        conv: impl Fn(T) -> f32,
+    ) {
         let shape = self.config.input_shape();
         let s = shape.h * shape.w;
         let b = self.mini;
@@ -290,7 +289,7 @@ impl Network {
         }
     }
 
-    fn load_truth(&mut self, labels: &[u8]) {
+    pub(crate) fn load_truth(&mut self, labels: &[u8]) {
         let last = self
             .config
             .layers
@@ -306,7 +305,7 @@ impl Network {
         }
     }
 
-    fn forward(&mut self, train: bool) -> f32 {
+    pub(crate) fn forward(&mut self, train: bool) -> f32 {
         let ctx = Ctx {
             pool: &self.pool,
             threads: self.threads,
@@ -339,7 +338,7 @@ impl Network {
         if count > 0 { cost / count as f32 } else { 0.0 }
     }
 
-    fn backward(&mut self) {
+    pub(crate) fn backward(&mut self) {
         let ctx = Ctx {
             pool: &self.pool,
             threads: self.threads,
@@ -361,7 +360,7 @@ impl Network {
         }
     }
 
-    fn update(&mut self) {
+    pub(crate) fn update(&mut self) {
         let ctx = Ctx {
             pool: &self.pool,
             threads: self.threads,
@@ -588,5 +587,77 @@ impl Network {
     /// Whether the model has a layer of this kind (used by tests and tools).
     pub fn has_layer(&self, pred: impl Fn(&LayerConfig) -> bool) -> bool {
         self.config.layers.iter().any(|l| pred(&l.config))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One SGD step computed by hand with Darknet's rule.
+    #[test]
+    fn sgd_step_with_momentum_and_decay() {
+        let cfg = "[net]\nbatch=4\nwidth=2\nheight=2\nchannels=1\nlearning_rate=0.1\nmomentum=0.9\ndecay=0.0005\n\
+                   [convolutional]\nbatch_normalize=1\nfilters=1\nsize=1\nactivation=linear\n\
+                   [connected]\noutput=2\nactivation=linear\n[softmax]\n";
+        let mut net = Network::from_cfg(cfg, "sgd.cfg").unwrap();
+        for (name, buf) in net.state_buffers_mut() {
+            let v: &[f32] = match name.as_str() {
+                "0.conv.weights" => &[2.0],
+                "0.conv.weight_updates" => &[0.5],
+                "0.conv.biases" => &[1.0],
+                "0.conv.bias_updates" => &[-0.4],
+                "0.conv.scales" => &[1.5],
+                "0.conv.scale_updates" => &[0.8],
+                _ => continue,
+            };
+            buf.copy_from_slice(v);
+        }
+        net.set_seen(4);
+        net.update();
+        let get = |n: &str| {
+            net.state_buffers()
+                .into_iter()
+                .find(|(k, _)| k == n)
+                .unwrap()
+                .1[0]
+        };
+        // weight_updates += -decay*batch*w = 0.5 - 0.0005*4*2 = 0.496
+        // weights += lr/batch * 0.496 = 2 + 0.025*0.496 = 2.0124; updates *= 0.9
+        assert!((get("0.conv.weights") - 2.0124).abs() < 1e-6);
+        assert!((get("0.conv.weight_updates") - 0.4464).abs() < 1e-6);
+        // biases and scales: no decay.
+        assert!((get("0.conv.biases") - (1.0 - 0.025 * 0.4)).abs() < 1e-6);
+        assert!((get("0.conv.bias_updates") + 0.36).abs() < 1e-6);
+        assert!((get("0.conv.scales") - (1.5 + 0.025 * 0.8)).abs() < 1e-6);
+        assert!((get("0.conv.scale_updates") - 0.72).abs() < 1e-6);
+        // Rolling statistics are not touched by the update.
+        assert_eq!(get("0.conv.rolling_mean"), 0.0);
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        let cfg =
+            "[net]\nbatch=2\nwidth=2\nheight=2\nchannels=1\n[connected]\noutput=3\n[softmax]\n";
+        let mut net = Network::from_cfg(cfg, "x.cfg").unwrap();
+        assert!(matches!(
+            net.train_step(&[0.0; 7], &[0, 1]),
+            Err(NnError::InputSize { .. })
+        ));
+        assert!(matches!(
+            net.train_step(&[0.0; 8], &[0]),
+            Err(NnError::LabelCount { .. })
+        ));
+        assert!(matches!(
+            net.train_step(&[0.0; 8], &[0, 3]),
+            Err(NnError::LabelOutOfRange { label: 3, .. })
+        ));
+        assert!(matches!(
+            net.set_rng_state(&[0; 3]),
+            Err(NnError::RngState(_))
+        ));
+        assert_eq!(net.seen(), 0);
+        net.train_step(&[0.5; 8], &[0, 2]).unwrap();
+        assert_eq!((net.seen(), net.iteration()), (2, 1));
     }
 }

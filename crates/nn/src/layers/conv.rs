@@ -126,10 +126,10 @@ impl Conv {
                     );
                 }
                 if !bn {
-                    for f in 0..m {
+                    for (f, &bias) in biases.iter().enumerate() {
                         // SAFETY: the same disjoint region as the GEMM above.
                         let v = unsafe { shared.slice(f * b * n + b0 * n, cnt * n) };
-                        bias_activate(v, biases[f], act);
+                        bias_activate(v, bias, act);
                     }
                 }
             }
