@@ -1,0 +1,112 @@
+//! The model exported for its owner: Darknet `.weights` bytes sealed with the
+//! model key's export subkey. Only the owner (who holds the model key) opens
+//! it, with [`open_exported`].
+//!
+//! ```text
+//! offset  field
+//!      0  magic "PLMODEL\0"
+//!      8  format version (u32 LE)
+//!     12  reserved (0)
+//!     16  model fingerprint (32 bytes)
+//!     48  iteration (u64 LE)
+//!     56  seen (u64 LE)
+//!     64  .weights length (u64 LE)
+//!     72  reserved (0)
+//!     80  the .weights bytes, chunked sealed; associated data = bytes 0..80
+//! ```
+
+use crate::error::{EnclaveError, Result};
+use seal::{ModelKey, SealKey, chunked_sealed_len, open_chunked_into, seal_chunked_into};
+
+/// Magic at the start of an exported model.
+pub const EXPORT_MAGIC: [u8; 8] = *b"PLMODEL\0";
+/// Format version of an exported model.
+pub const EXPORT_VERSION: u32 = 1;
+/// Bytes of the plain export header (also the associated data).
+pub const EXPORT_HEADER_LEN: usize = 80;
+
+/// An exported model, opened by its owner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportedModel {
+    /// The model fingerprint (SHA-256 of the canonical cfg).
+    pub fingerprint: [u8; 32],
+    /// Training iterations done.
+    pub iteration: u64,
+    /// Images seen.
+    pub seen: u64,
+    /// The Darknet `.weights` file contents.
+    pub weights: Vec<u8>,
+}
+
+pub(crate) fn seal_export(
+    key: &SealKey,
+    fingerprint: &[u8; 32],
+    iteration: u64,
+    seen: u64,
+    weights: &[u8],
+) -> Result<Vec<u8>> {
+    let mut out = vec![0u8; EXPORT_HEADER_LEN + chunked_sealed_len(weights.len())];
+    out[..8].copy_from_slice(&EXPORT_MAGIC);
+    out[8..12].copy_from_slice(&EXPORT_VERSION.to_le_bytes());
+    out[16..48].copy_from_slice(fingerprint);
+    out[48..56].copy_from_slice(&iteration.to_le_bytes());
+    out[56..64].copy_from_slice(&seen.to_le_bytes());
+    out[64..72].copy_from_slice(&(weights.len() as u64).to_le_bytes());
+    let (head, body) = out.split_at_mut(EXPORT_HEADER_LEN);
+    seal_chunked_into(key, head, weights, body)?;
+    Ok(out)
+}
+
+/// Opens an exported model with the owner's model key. `what` names the
+/// file in errors.
+pub fn open_exported(model: &ModelKey, bytes: &[u8], what: &str) -> Result<ExportedModel> {
+    if bytes.len() < EXPORT_HEADER_LEN || bytes[..8] != EXPORT_MAGIC {
+        return Err(EnclaveError::layout(
+            what,
+            "not a Plinius exported model (bad magic)",
+        ));
+    }
+    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    if version != EXPORT_VERSION {
+        return Err(EnclaveError::layout(
+            what,
+            format!("export format version {version}, this build reads {EXPORT_VERSION}"),
+        ));
+    }
+    let w = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().expect("8 bytes"));
+    let len = usize::try_from(w(64)).ok().filter(|l| {
+        *l <= bytes.len()
+            && EXPORT_HEADER_LEN
+                .checked_add(chunked_sealed_len(*l))
+                .is_some_and(|t| t == bytes.len())
+    });
+    let Some(len) = len else {
+        return Err(EnclaveError::layout(
+            what,
+            format!(
+                "{} bytes, which does not match the {} bytes of weights its header announces \
+                 (truncated or extended)",
+                bytes.len(),
+                w(64)
+            ),
+        ));
+    };
+    let mut weights = vec![0u8; len];
+    open_chunked_into(
+        &model.export_key(),
+        &bytes[..EXPORT_HEADER_LEN],
+        &bytes[EXPORT_HEADER_LEN..],
+        &mut weights,
+    )
+    .map_err(|e| {
+        EnclaveError::Seal(e.for_record(format!(
+            "{what} (wrong model key, or the file was tampered with)"
+        )))
+    })?;
+    Ok(ExportedModel {
+        fingerprint: bytes[16..48].try_into().expect("32 bytes"),
+        iteration: w(48),
+        seen: w(56),
+        weights,
+    })
+}
