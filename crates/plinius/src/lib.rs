@@ -3,9 +3,12 @@
 //! layer over this library; each command lives in its own module.
 
 pub mod benchseal;
+pub mod benchtrain;
+pub mod cfgcheck;
 pub mod csv;
 pub mod evidence;
 pub mod info;
 pub mod owner;
+pub mod plain;
 pub mod plot;
 pub mod sps;

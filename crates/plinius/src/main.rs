@@ -24,6 +24,15 @@ enum Command {
     /// The enclave side of key provisioning: evidence, accepting the key bundle.
     #[command(subcommand)]
     Enclave(plinius::evidence::EnclaveCommand),
+    /// Darknet .cfg model files.
+    #[command(subcommand)]
+    Cfg(plinius::cfgcheck::CfgCommand),
+    /// Plaintext training on MNIST (no PM, no sealing): the baseline.
+    TrainPlain(plinius::plain::TrainPlainArgs),
+    /// Test accuracy of a model on MNIST.
+    Eval(plinius::plain::EvalArgs),
+    /// Write a model's weights in Darknet's .weights format.
+    ExportWeights(plinius::plain::ExportWeightsArgs),
 }
 
 #[derive(Subcommand)]
@@ -32,6 +41,8 @@ enum BenchCommand {
     Sps(plinius::sps::SpsArgs),
     /// AES-256-GCM seal/open throughput on one core (4 KiB, 1 MiB, 64 MiB).
     Seal(plinius::benchseal::BenchSealArgs),
+    /// Training speed of a model: ms/iteration, images/s, GFLOP/s.
+    Train(plinius::benchtrain::BenchTrainArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -42,6 +53,11 @@ fn main() -> std::process::ExitCode {
         Command::Owner(cmd) => plinius::owner::run(cmd),
         Command::Enclave(cmd) => plinius::evidence::run(cmd),
         Command::Bench(BenchCommand::Seal(a)) => plinius::benchseal::run(a),
+        Command::Cfg(cmd) => plinius::cfgcheck::run(cmd),
+        Command::TrainPlain(a) => plinius::plain::run_train(a),
+        Command::Eval(a) => plinius::plain::run_eval(a),
+        Command::ExportWeights(a) => plinius::plain::run_export(a),
+        Command::Bench(BenchCommand::Train(a)) => plinius::benchtrain::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,175 @@
+//! `plinius bench train`: training speed of a model (ms per iteration,
+//! images/s, achieved GFLOP/s, the FLOPs counted analytically from the cfg).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use crate::plain::build_network;
+
+/// Arguments of `plinius bench train`.
+#[derive(Args, Debug, Clone)]
+pub struct BenchTrainArgs {
+    /// The Darknet .cfg model.
+    #[arg(long)]
+    pub cfg: PathBuf,
+    /// Thread counts to measure, comma-separated (default: 1 and all cores).
+    #[arg(long, value_delimiter = ',')]
+    pub threads: Vec<usize>,
+    /// Timed iterations per thread count.
+    #[arg(long, default_value_t = 10)]
+    pub iterations: usize,
+    /// Untimed iterations first.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Write the results here as CSV.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+}
+
+/// One measured configuration.
+#[derive(Debug, Clone)]
+pub struct TrainPoint {
+    /// Threads.
+    pub threads: usize,
+    /// Images per iteration.
+    pub batch: usize,
+    /// Median milliseconds per iteration.
+    pub ms_median: f64,
+    /// Fastest iteration.
+    pub ms_min: f64,
+    /// Mean milliseconds per iteration.
+    pub ms_mean: f64,
+    /// FLOPs of one iteration.
+    pub flops: u64,
+}
+
+impl TrainPoint {
+    /// Images per second at the median.
+    pub fn images_per_s(&self) -> f64 {
+        self.batch as f64 / (self.ms_median / 1e3)
+    }
+
+    /// GFLOP/s at the median.
+    pub fn gflops(&self) -> f64 {
+        self.flops as f64 / 1e9 / (self.ms_median / 1e3)
+    }
+}
+
+/// Measures training iterations of `args.cfg` on synthetic data.
+pub fn measure(args: &BenchTrainArgs) -> Result<Vec<TrainPoint>> {
+    if args.iterations == 0 {
+        bail!("--iterations must be at least 1");
+    }
+    let threads = if args.threads.is_empty() {
+        let all = nn::default_threads();
+        if all > 1 { vec![1, all] } else { vec![1] }
+    } else {
+        args.threads.clone()
+    };
+    let mut points = Vec::new();
+    for &t in &threads {
+        let mut net = build_network(&args.cfg, 1, Some(t))?;
+        let n = net.batch() * net.input_len();
+        // Deterministic synthetic pixels and labels (xorshift).
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let pixels: Vec<u8> = (0..n).map(|_| next() as u8).collect();
+        let classes = net.classes() as u64;
+        let labels: Vec<u8> = (0..net.batch())
+            .map(|_| (next() % classes.min(256)) as u8)
+            .collect();
+        for _ in 0..args.warmup {
+            net.train_step_u8(&pixels, &labels)?;
+        }
+        let mut ms = Vec::with_capacity(args.iterations);
+        for _ in 0..args.iterations {
+            let s = Instant::now();
+            net.train_step_u8(&pixels, &labels)?;
+            ms.push(s.elapsed().as_secs_f64() * 1e3);
+        }
+        let mean = ms.iter().sum::<f64>() / ms.len() as f64;
+        ms.sort_by(f64::total_cmp);
+        let median = if ms.len() % 2 == 1 {
+            ms[ms.len() / 2]
+        } else {
+            (ms[ms.len() / 2 - 1] + ms[ms.len() / 2]) / 2.0
+        };
+        points.push(TrainPoint {
+            threads: t,
+            batch: net.batch(),
+            ms_median: median,
+            ms_min: ms[0],
+            ms_mean: mean,
+            flops: net.flops_per_iteration(),
+        });
+    }
+    Ok(points)
+}
+
+/// The results as a table.
+pub fn table(cfg: &str, points: &[TrainPoint]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<24} {:>7} {:>5} {:>10} {:>8} {:>9} {:>10} {:>10}",
+        "model", "threads", "batch", "ms/iter", "min ms", "images/s", "GFLOP/iter", "GFLOP/s"
+    );
+    for p in points {
+        let _ = writeln!(
+            s,
+            "{:<24} {:>7} {:>5} {:>10.1} {:>8.1} {:>9.0} {:>10.2} {:>10.1}",
+            cfg,
+            p.threads,
+            p.batch,
+            p.ms_median,
+            p.ms_min,
+            p.images_per_s(),
+            p.flops as f64 / 1e9,
+            p.gflops()
+        );
+    }
+    s
+}
+
+/// `plinius bench train`.
+pub fn run(args: BenchTrainArgs) -> Result<()> {
+    let points = measure(&args)?;
+    let name = args.cfg.file_name().map_or_else(
+        || args.cfg.display().to_string(),
+        |n| n.to_string_lossy().into(),
+    );
+    print!("{}", table(&name, &points));
+    if let Some(path) = &args.csv {
+        let mut f =
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let mut s = String::from(
+            "model,threads,batch,ms_median,ms_min,ms_mean,images_per_s,gflop_per_iter,gflop_per_s\n",
+        );
+        for p in &points {
+            s += &format!(
+                "{name},{},{},{:.3},{:.3},{:.3},{:.1},{:.4},{:.2}\n",
+                p.threads,
+                p.batch,
+                p.ms_median,
+                p.ms_min,
+                p.ms_mean,
+                p.images_per_s(),
+                p.flops as f64 / 1e9,
+                p.gflops()
+            );
+        }
+        f.write_all(s.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
