@@ -126,6 +126,10 @@ impl Log {
     /// Logs the lines `[a, b)`.
     #[inline(always)]
     fn push(&mut self, a: usize, b: usize) {
+        if self.overflow {
+            self.push_overflow(a, b);
+            return;
+        }
         if let Some(last) = self.entries.last_mut() {
             if last.1 == a {
                 last.1 = b;
@@ -133,7 +137,7 @@ impl Log {
                 return;
             }
         }
-        if self.entries.len() >= self.max_entries || self.overflow {
+        if self.entries.len() >= self.max_entries {
             self.push_overflow(a, b);
             return;
         }

@@ -155,6 +155,10 @@ fn execute<B: PmBackend>(pool: &Pool<B>, plan: &TxPlan, live: &mut Vec<u64>) -> 
     r.is_ok()
 }
 
+fn first_diff(a: &[u8], b: &[u8]) -> Option<usize> {
+    a.iter().zip(b).position(|(x, y)| x != y)
+}
+
 fn main_of(image: &[u8]) -> &[u8] {
     &image[4096..4096 + MAIN as usize]
 }
