@@ -211,16 +211,17 @@ fn suite(txs: usize, seed: u64) -> u64 {
         let before_main = main_of(&base).to_vec();
         if committed {
             commits += 1;
-            assert_eq!(
-                main_of(&next_base),
-                &after_main[..],
-                "tx {t}: clean close lost data"
+            assert!(
+                main_of(&next_base) == &after_main[..],
+                "tx {t}: clean close lost data at offset {:?}",
+                first_diff(main_of(&next_base), &after_main)
             );
         } else {
             aborts += 1;
-            assert_eq!(
-                after_main, before_main,
-                "tx {t}: abort did not restore main"
+            assert!(
+                after_main == before_main,
+                "tx {t}: abort did not restore main (offset {:?})",
+                first_diff(&after_main, &before_main)
             );
         }
         for k in 1..=fences + 1 {
