@@ -1,0 +1,218 @@
+//! The checkpoint file of the `ssd` mirror mode (the paper's baseline): the
+//! enclave hands the host a sealed mirror image; the host frames it and writes
+//! it crash-safely to disk:
+//!
+//! 1. write the frame to `<file>.tmp` (created or truncated),
+//! 2. `fsync` it,
+//! 3. `rename` it over `<file>` (atomic on POSIX file systems),
+//! 4. `fsync` the directory, so the rename itself is durable.
+//!
+//! After a crash at any step the file holds either the previous or the new
+//! image, never a mix; a leftover `.tmp` is ignored and overwritten next time.
+//!
+//! Frame (little endian): magic `PLCKPT\0\0` (8), format version u32, reserved
+//! u32 (0), image length u64, then the image. The frame only catches foreign
+//! and truncated files; the image's integrity and freshness (which iteration,
+//! which model) are checked by the enclave, whose records are sealed with
+//! associated data, so a flipped byte is reported naming the record.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+/// Magic at the start of a checkpoint file.
+pub const CKPT_MAGIC: [u8; 8] = *b"PLCKPT\0\0";
+/// Format version of the frame.
+pub const CKPT_VERSION: u32 = 1;
+/// Bytes of the frame before the image.
+pub const CKPT_HEADER_LEN: usize = 24;
+
+/// Time spent in each step of one checkpoint write.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CkptWriteStats {
+    /// Bytes written (frame included).
+    pub bytes: u64,
+    /// Nanoseconds in `write` of the temporary file.
+    pub write_ns: u64,
+    /// Nanoseconds in `fsync` of the temporary file.
+    pub fsync_ns: u64,
+    /// Nanoseconds in `rename` and the directory `fsync`.
+    pub rename_ns: u64,
+}
+
+impl CkptWriteStats {
+    /// Total nanoseconds.
+    pub fn total_ns(&self) -> u64 {
+        self.write_ns + self.fsync_ns + self.rename_ns
+    }
+}
+
+/// The temporary sibling a checkpoint is written through.
+pub fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".tmp");
+    path.with_file_name(name)
+}
+
+fn frame_header(image_len: usize) -> [u8; CKPT_HEADER_LEN] {
+    let mut h = [0u8; CKPT_HEADER_LEN];
+    h[..8].copy_from_slice(&CKPT_MAGIC);
+    h[8..12].copy_from_slice(&CKPT_VERSION.to_le_bytes());
+    h[16..24].copy_from_slice(&(image_len as u64).to_le_bytes());
+    h
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Writes `image` to the checkpoint file `path` crash-safely (tmp, fsync,
+/// rename, directory fsync) and returns the time of each step.
+pub fn write_checkpoint(path: &Path, image: &[u8]) -> Result<CkptWriteStats> {
+    let tmp = tmp_path(path);
+    let t0 = Instant::now();
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .with_context(|| format!("checkpoint {}: cannot create", tmp.display()))?;
+    f.write_all(&frame_header(image.len()))
+        .and_then(|_| f.write_all(image))
+        .with_context(|| format!("checkpoint {}: write failed", tmp.display()))?;
+    let t1 = Instant::now();
+    f.sync_all()
+        .with_context(|| format!("checkpoint {}: fsync failed", tmp.display()))?;
+    drop(f);
+    let t2 = Instant::now();
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("checkpoint {}: cannot rename into place", path.display()))?;
+    let dir = parent_dir(path);
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("checkpoint directory {}: fsync failed", dir.display()))?;
+    let t3 = Instant::now();
+    Ok(CkptWriteStats {
+        bytes: (CKPT_HEADER_LEN + image.len()) as u64,
+        write_ns: (t1 - t0).as_nanos() as u64,
+        fsync_ns: (t2 - t1).as_nanos() as u64,
+        rename_ns: (t3 - t2).as_nanos() as u64,
+    })
+}
+
+/// Reads the checkpoint file at `path` and returns its image. A missing file,
+/// a foreign file, another format version or a truncated or extended file is
+/// an error naming the file.
+pub fn read_checkpoint(path: &Path) -> Result<Vec<u8>> {
+    let mut f =
+        File::open(path).with_context(|| format!("checkpoint {}: cannot open", path.display()))?;
+    let len = f
+        .metadata()
+        .with_context(|| format!("checkpoint {}: cannot stat", path.display()))?
+        .len();
+    if len < CKPT_HEADER_LEN as u64 {
+        bail!(
+            "checkpoint {}: {len} bytes, shorter than the {CKPT_HEADER_LEN}-byte header (truncated or not a checkpoint)",
+            path.display()
+        );
+    }
+    let mut h = [0u8; CKPT_HEADER_LEN];
+    f.read_exact(&mut h)
+        .with_context(|| format!("checkpoint {}: read failed", path.display()))?;
+    if h[..8] != CKPT_MAGIC {
+        bail!(
+            "checkpoint {}: not a Plinius checkpoint (bad magic)",
+            path.display()
+        );
+    }
+    let version = u32::from_le_bytes(h[8..12].try_into().expect("4 bytes"));
+    if version != CKPT_VERSION {
+        bail!(
+            "checkpoint {}: format version {version}, this build reads {CKPT_VERSION}",
+            path.display()
+        );
+    }
+    let image_len = u64::from_le_bytes(h[16..24].try_into().expect("8 bytes"));
+    if CKPT_HEADER_LEN as u64 + image_len != len {
+        bail!(
+            "checkpoint {}: {len} bytes, but the header announces an image of {image_len} bytes \
+             ({} with the header): truncated or extended",
+            path.display(),
+            CKPT_HEADER_LEN as u64 + image_len
+        );
+    }
+    let mut image = vec![0u8; image_len as usize];
+    f.read_exact(&mut image)
+        .with_context(|| format!("checkpoint {}: read failed", path.display()))?;
+    Ok(image)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_read_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("job.ckpt");
+        let a: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
+        let s = write_checkpoint(&p, &a).unwrap();
+        assert_eq!(s.bytes, a.len() as u64 + CKPT_HEADER_LEN as u64);
+        assert_eq!(read_checkpoint(&p).unwrap(), a);
+        assert!(!tmp_path(&p).exists());
+        let b = vec![9u8; 10];
+        write_checkpoint(&p, &b).unwrap();
+        assert_eq!(read_checkpoint(&p).unwrap(), b);
+        // An empty image is a valid frame.
+        write_checkpoint(&p, &[]).unwrap();
+        assert_eq!(read_checkpoint(&p).unwrap(), Vec::<u8>::new());
+    }
+
+    #[test]
+    fn leftover_tmp_does_not_matter() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c");
+        write_checkpoint(&p, b"old image").unwrap();
+        // A crash between write and rename leaves a partial tmp file.
+        std::fs::write(tmp_path(&p), b"PLCKPT\0\0garbage").unwrap();
+        assert_eq!(read_checkpoint(&p).unwrap(), b"old image");
+        write_checkpoint(&p, b"new image").unwrap();
+        assert_eq!(read_checkpoint(&p).unwrap(), b"new image");
+    }
+
+    #[test]
+    fn bad_files_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.ckpt");
+        let e = read_checkpoint(&p).unwrap_err();
+        assert!(format!("{e:#}").contains("cannot open"), "{e:#}");
+        write_checkpoint(&p, &[5u8; 1000]).unwrap();
+        let good = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &good[..good.len() - 1]).unwrap();
+        let e = format!("{:#}", read_checkpoint(&p).unwrap_err());
+        assert!(e.contains("c.ckpt") && e.contains("truncated"), "{e}");
+        std::fs::write(&p, &good[..10]).unwrap();
+        let e = format!("{:#}", read_checkpoint(&p).unwrap_err());
+        assert!(e.contains("shorter"), "{e}");
+        let mut foreign = good.clone();
+        foreign[0] = b'X';
+        std::fs::write(&p, &foreign).unwrap();
+        let e = format!("{:#}", read_checkpoint(&p).unwrap_err());
+        assert!(e.contains("bad magic"), "{e}");
+        let mut v2 = good.clone();
+        v2[8] = 2;
+        std::fs::write(&p, &v2).unwrap();
+        let e = format!("{:#}", read_checkpoint(&p).unwrap_err());
+        assert!(e.contains("version 2"), "{e}");
+    }
+}

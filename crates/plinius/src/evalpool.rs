@@ -1,0 +1,51 @@
+//! `plinius eval --pool PATH --mnist-test DIR`: test accuracy of the model a
+//! training job's pool holds. The enclave unseals its keys from the pool,
+//! mirrors the model in (decrypting it inside) and classifies the test
+//! images the host hands it; no parameter leaves the enclave.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::job::{Job, JobOptions};
+
+/// What `eval --pool` measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PoolEval {
+    /// The iteration of the evaluated model.
+    pub iteration: u64,
+    /// Accuracy on the test images, 0..=1.
+    pub accuracy: f32,
+    /// Test images.
+    pub images: usize,
+}
+
+/// Evaluates the model in the job `opts` on the MNIST test split in `mnist_test`
+/// (`t10k-*` IDX files, raw or gzip).
+pub fn eval_pool(opts: &JobOptions, mnist_test: &Path) -> Result<PoolEval> {
+    let test = nn::idx::load_split(mnist_test, "t10k")
+        .with_context(|| format!("loading the MNIST test split from {}", mnist_test.display()))?;
+    let mut job = Job::resume_existing(opts)?;
+    let accuracy = job
+        .enclave
+        .evaluate(&test.images.pixels, &test.labels)
+        .context("evaluating inside the enclave")?;
+    Ok(PoolEval {
+        iteration: job.enclave.iteration(),
+        accuracy,
+        images: test.len(),
+    })
+}
+
+/// `plinius eval --pool`.
+pub fn run(opts: &JobOptions, mnist_test: &Path) -> Result<()> {
+    let r = eval_pool(opts, mnist_test)?;
+    println!(
+        "test accuracy: {:.2}% ({} MNIST test images; model of {} at iteration {})",
+        r.accuracy * 100.0,
+        r.images,
+        opts.pool.display(),
+        r.iteration
+    );
+    Ok(())
+}
