@@ -25,6 +25,12 @@ pub enum OwnerCommand {
     Keygen(KeygenArgs),
     /// Seal an MNIST split (gzip IDX files) into a sealed dataset file.
     SealDataset(SealDatasetArgs),
+    /// Verify enclave evidence, then seal the key bundle to the enclave's key.
+    Provision(crate::evidence::ProvisionArgs),
+    /// Print a fresh random nonce (hex) to give an enclave.
+    Nonce(crate::evidence::NonceArgs),
+    /// Open a model exported by `plinius export` into a Darknet .weights file.
+    OpenModel(crate::export::OpenModelArgs),
 }
 
 /// Arguments of `owner keygen`.
@@ -78,6 +84,9 @@ pub fn run(cmd: OwnerCommand) -> Result<()> {
     match cmd {
         OwnerCommand::Keygen(a) => keygen(&a),
         OwnerCommand::SealDataset(a) => seal_dataset(&a).map(|_| ()),
+        OwnerCommand::Provision(a) => crate::evidence::provision(&a),
+        OwnerCommand::Nonce(a) => crate::evidence::nonce(&a),
+        OwnerCommand::OpenModel(a) => crate::export::open_model(&a),
     }
 }
 

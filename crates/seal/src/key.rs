@@ -108,12 +108,24 @@ impl std::fmt::Debug for Key256 {
     }
 }
 
+/// Records one [`SealKey`] may seal: the nonce's invocation field is 32 bits.
+pub const MAX_RECORDS_PER_SEAL_KEY: u64 = 1 << 32;
+
 /// An AES-256-GCM key with its key schedule prepared once, used for every
 /// record operation in [`crate::record`] and [`crate::chunked`] (no key setup
 /// or allocation per call).
+///
+/// Nonces follow NIST SP 800-38D §8.2.1: a 64-bit fixed field drawn at random
+/// when the `SealKey` is prepared, then a 32-bit invocation counter. Two
+/// preparations of the same key (for example before and after a restart)
+/// draw independent fixed fields, so nonces repeat only if two 64-bit random
+/// values collide. One `SealKey` seals at most [`MAX_RECORDS_PER_SEAL_KEY`]
+/// records, then refuses (prepare a new one).
 pub struct SealKey {
     aead: LessSafeKey,
     fingerprint: String,
+    nonce_prefix: [u8; 8],
+    counter: std::sync::atomic::AtomicU64,
 }
 
 impl SealKey {
@@ -122,14 +134,38 @@ impl SealKey {
         // AES_256_GCM takes exactly KEY_LEN bytes, so this cannot fail.
         let unbound =
             UnboundKey::new(&AES_256_GCM, key.expose_secret()).expect("AES-256 key length");
+        let mut nonce_prefix = [0u8; 8];
+        // aws-lc's generator aborts the process rather than return weak bytes.
+        random_fill(&mut nonce_prefix).expect("system random generator");
         SealKey {
             aead: LessSafeKey::new(unbound),
             fingerprint: key.fingerprint(),
+            nonce_prefix,
+            counter: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
     pub(crate) fn aead(&self) -> &LessSafeKey {
         &self.aead
+    }
+
+    /// The next unique nonce for this prepared key.
+    pub(crate) fn next_nonce(&self) -> Result<[u8; 12]> {
+        let c = self
+            .counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if c >= MAX_RECORDS_PER_SEAL_KEY {
+            return Err(SealError::Seal {
+                what: format!(
+                    "record under key {}: this prepared key sealed 2^32 records; prepare a new SealKey",
+                    self.fingerprint
+                ),
+            });
+        }
+        let mut n = [0u8; 12];
+        n[..8].copy_from_slice(&self.nonce_prefix);
+        n[8..].copy_from_slice(&(c as u32).to_be_bytes());
+        Ok(n)
     }
 
     /// The fingerprint of the key this was prepared from.
@@ -330,6 +366,28 @@ mod tests {
                 .contains("version 9")
         );
         assert!(KeyBundle::from_bytes(&bytes[..BUNDLE_LEN - 1]).is_err());
+    }
+
+    #[test]
+    fn nonces_unique_per_preparation_and_bounded() {
+        let k = Key256::from_bytes([1u8; 32]);
+        let a = k.seal_key();
+        let b = k.seal_key();
+        let (a0, a1, b0) = (
+            a.next_nonce().unwrap(),
+            a.next_nonce().unwrap(),
+            b.next_nonce().unwrap(),
+        );
+        assert_ne!(a0, a1);
+        assert_ne!(a0, b0, "two preparations of one key must not share nonces");
+        a.counter.store(
+            MAX_RECORDS_PER_SEAL_KEY - 1,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        assert!(a.next_nonce().is_ok());
+        let e = a.next_nonce().unwrap_err();
+        assert!(e.to_string().contains("prepare a new SealKey"), "{e}");
+        assert!(crate::record::seal_to_vec(&a, b"x", b"y").is_err());
     }
 
     #[test]

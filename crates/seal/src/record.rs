@@ -1,4 +1,4 @@
-//! Sealed records: AES-256-GCM with a random 96-bit nonce and required
+//! Sealed records: AES-256-GCM with a unique 96-bit nonce and required
 //! associated data.
 //!
 //! A record is `nonce (12) ‖ ciphertext (n) ‖ tag (16)`: [`OVERHEAD`] = 28
@@ -13,15 +13,16 @@
 //! caller's buffer; on failure that buffer is zeroed, so no unauthenticated
 //! plaintext is ever released.
 //!
-//! Nonces are random: keep the number of records sealed under one key well
-//! below 2^32 (derive a subkey per use with [`crate::Key256::derive`]).
+//! Nonces are unique per prepared key (see [`SealKey`]: a random 64-bit field
+//! per preparation and a counter); still, derive a subkey per use with
+//! [`crate::Key256::derive`] to keep the records under one key few.
 
 use aws_lc_rs::aead::{Aad, NONCE_LEN as AWS_NONCE_LEN, Nonce};
 
 use crate::error::{Result, SealError};
-use crate::key::{SealKey, random_fill};
+use crate::key::SealKey;
 
-/// Bytes of the random nonce at the start of a record.
+/// Bytes of the nonce at the start of a record.
 pub const NONCE_LEN: usize = 12;
 /// Bytes of the GCM tag at the end of a record.
 pub const TAG_LEN: usize = 16;
@@ -67,9 +68,8 @@ fn check_len(what: &str, actual: usize, expected: usize) -> Result<()> {
     }
 }
 
-fn fresh_nonce(out: &mut [u8]) -> Result<Nonce> {
-    let mut n = [0u8; NONCE_LEN];
-    random_fill(&mut n)?;
+fn fresh_nonce(key: &SealKey, out: &mut [u8]) -> Result<Nonce> {
+    let n = key.next_nonce()?;
     out.copy_from_slice(&n);
     Ok(Nonce::assume_unique_for_key(n))
 }
@@ -80,7 +80,7 @@ pub fn seal_into(key: &SealKey, aad: &[u8], plain: &[u8], out: &mut [u8]) -> Res
     check_len("sealed record buffer", out.len(), sealed_len(plain.len()))?;
     let (nonce_out, rest) = out.split_at_mut(NONCE_LEN);
     let (ct_out, tag_out) = rest.split_at_mut(plain.len());
-    let nonce = fresh_nonce(nonce_out)?;
+    let nonce = fresh_nonce(key, nonce_out)?;
     key.aead()
         .seal_out_of_place_scatter(nonce, Aad::from(aad), plain, ct_out, &[], tag_out)
         .map_err(|_| SealError::Seal {
@@ -101,7 +101,7 @@ pub fn seal_in_place(key: &SealKey, aad: &[u8], record: &mut [u8]) -> Result<()>
     let (nonce_out, rest) = record.split_at_mut(NONCE_LEN);
     let body_len = rest.len() - TAG_LEN;
     let (body, tag_out) = rest.split_at_mut(body_len);
-    let nonce = fresh_nonce(nonce_out)?;
+    let nonce = fresh_nonce(key, nonce_out)?;
     let tag = key
         .aead()
         .seal_in_place_separate_tag(nonce, Aad::from(aad), body)

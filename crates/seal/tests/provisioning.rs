@@ -21,6 +21,7 @@ fn setup() -> Setup {
     let policy = Policy {
         allow_sim: true,
         sim_platform_key: Some(platform.public_key()),
+        ..Policy::default()
     };
     Setup {
         _dir: dir,
@@ -117,7 +118,7 @@ fn sim_evidence_rejections() {
     // Allowed but not pinned.
     let unpinned = Policy {
         allow_sim: true,
-        sim_platform_key: None,
+        ..Policy::default()
     };
     assert!(verify(&attested.evidence, &s.measurement, &rd, &unpinned).is_err());
     // Signed by another simulated platform.

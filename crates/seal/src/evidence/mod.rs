@@ -13,9 +13,12 @@
 //!   **insecure** (the key is a file on the same machine) and is accepted only
 //!   when the [`Policy`] allows simulated evidence and pins the platform key.
 //! - [`tsm`]: Linux configfs-tsm reports (TDX and SEV-SNP guests). Reports are
-//!   produced here; see [`verify`] for what is verified.
+//!   produced here; SEV-SNP reports are verified with the `sev` crate
+//!   (feature `snp`, default); see [`verify`].
 
 pub mod sim;
+#[cfg(feature = "snp")]
+pub mod snp;
 pub mod tsm;
 
 use aws_lc_rs::digest;
@@ -181,6 +184,9 @@ pub struct Policy {
     /// The simulated platform's Ed25519 public key that signed evidence must
     /// match (required for sim evidence).
     pub sim_platform_key: Option<[u8; 32]>,
+    /// The VCEK/VLEK certificate (DER) of the SEV-SNP chip, when the report
+    /// does not carry it in its auxblob.
+    pub snp_vek_der: Option<Vec<u8>>,
 }
 
 /// Evidence that passed verification.
@@ -209,8 +215,9 @@ pub trait EvidenceVerifier {
 /// Verifies `evidence` under `policy`: the back-end's signature, the
 /// measurement and the report data. Simulated evidence is refused unless
 /// `policy.allow_sim` is set and the platform key is pinned. configfs-tsm
-/// evidence is refused: this build carries no SEV-SNP/TDX signature
-/// verification, and report fields alone prove nothing.
+/// evidence goes to [`tsm::TsmVerifier`]: SEV-SNP reports are verified up to
+/// AMD's root (feature `snp`); TDX quotes are refused, as this build has no
+/// TDX quote verifier, and report fields alone prove nothing.
 pub fn verify(
     evidence: &Evidence,
     expected_measurement: &Measurement,
@@ -238,9 +245,10 @@ pub fn verify(
                 expected_report_data,
             )
         }
-        Evidence::Tsm(_) => {
-            tsm::TsmVerifier.verify(evidence, expected_measurement, expected_report_data)
+        Evidence::Tsm(_) => tsm::TsmVerifier {
+            snp_vek_der: policy.snp_vek_der.clone(),
         }
+        .verify(evidence, expected_measurement, expected_report_data),
     }
 }
 
@@ -281,6 +289,15 @@ mod tests {
         assert_ne!(a, report_data(&[1; 32], b"nonce-2"));
         // Length prefixes: moving bytes between key and nonce changes the result.
         assert_ne!(report_data(&[1, 2], &[3]), report_data(&[1], &[2, 3]));
+    }
+
+    #[test]
+    fn measurement_is_sha384() {
+        assert_eq!(
+            Measurement::of(b"abc").to_hex(),
+            "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed\
+             8086072ba1e7cc2358baeca134c825a7"
+        );
     }
 
     #[test]

@@ -257,10 +257,18 @@ impl EvidenceProvider for TsmProvider {
 /// Verifies configfs-tsm evidence.
 ///
 /// It checks the report's measurement and report data fields, then requires
-/// the platform's signature chain to verify. This build has no SEV-SNP/TDX
-/// signature verification compiled in, so after the field checks it rejects
-/// the evidence with an error saying so: an unverified report proves nothing.
-pub struct TsmVerifier;
+/// the platform's signature chain to verify:
+/// - `sev_guest`: with the `snp` feature (default), the report's signature
+///   chain up to AMD's root (see [`super::snp`]); the VCEK comes from
+///   `snp_vek_der` or the evidence's auxblob.
+/// - `tdx_guest` (and `sev_guest` without the `snp` feature): this build has
+///   no verifier, so the evidence is rejected with an error saying so: an
+///   unverified report proves nothing.
+#[derive(Clone, Debug, Default)]
+pub struct TsmVerifier {
+    /// The chip's VCEK/VLEK certificate (DER) for SEV-SNP reports.
+    pub snp_vek_der: Option<Vec<u8>>,
+}
 
 impl EvidenceVerifier for TsmVerifier {
     fn verify(
@@ -277,9 +285,18 @@ impl EvidenceVerifier for TsmVerifier {
         };
         let (m, rd) = ev.fields()?;
         check_fields(m, expected_measurement, rd, expected_report_data)?;
+        #[cfg(feature = "snp")]
+        if ev.provider == "sev_guest" {
+            super::snp::verify_snp(&ev.outblob, &ev.auxblob, self.snp_vek_der.as_deref())?;
+            return Ok(Verified {
+                backend: evidence.backend(),
+                measurement: *expected_measurement,
+                simulated: false,
+            });
+        }
         Err(SealError::Evidence(format!(
             "{} report fields match, but this build cannot verify {} report signatures \
-             (no SEV-SNP/TDX verification back-end compiled in); refusing unverified evidence",
+             (no verification back-end for it compiled in); refusing unverified evidence",
             ev.provider, ev.provider
         )))
     }

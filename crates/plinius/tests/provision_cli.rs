@@ -1,0 +1,348 @@
+//! The two-terminal provisioning flow through the real binary, with files:
+//! owner keygen, seal-dataset, enclave evidence, owner provision, enclave
+//! accept; then tampering, a wrong measurement, a stale nonce, disallowed
+//! simulation, and a scan of every file the host side writes for key bytes
+//! and plaintext pixels.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use seal::keyfile::read_key_file;
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn p(&self, name: &str) -> String {
+        self.dir.path().join(name).to_str().unwrap().to_string()
+    }
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_plinius"))
+            .args(args)
+            // Tests never touch the user's simulated platform.
+            .env("PLINIUS_SIM_PLATFORM", self.p("platform"))
+            .output()
+            .unwrap()
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "plinius {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+    fn err(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "plinius {args:?} should have failed");
+        String::from_utf8(out.stderr).unwrap()
+    }
+}
+
+fn mnist_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist")
+}
+
+fn field<'a>(stdout: &'a str, name: &str) -> &'a str {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .unwrap_or_else(|| panic!("no {name} in {stdout}"))
+        .trim()
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn two_terminal_flow_end_to_end() {
+    let e = Env::new();
+    let mnist = mnist_dir().to_str().unwrap().to_string();
+    // Owner.
+    e.ok(&["owner", "keygen", "--out", &e.p("owner.key")]);
+    e.ok(&[
+        "owner",
+        "seal-dataset",
+        "--mnist",
+        &mnist,
+        "--key",
+        &e.p("owner.key"),
+        "--out",
+        &e.p("train.sealed"),
+        "--limit",
+        "32",
+        "--quiet",
+    ]);
+    let nonce = e.ok(&["owner", "nonce"]).trim().to_string();
+    assert_eq!(nonce.len(), 64);
+    // Enclave: the platform is created on first use, with a message.
+    let out = e.run(&[
+        "enclave",
+        "evidence",
+        "--nonce",
+        &nonce,
+        "--out",
+        &e.p("evidence.bin"),
+        "--state",
+        &e.p("session.state"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("created the SIMULATED platform"));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let measurement = field(&stdout, "measurement:").to_string();
+    assert_eq!(measurement, e.ok(&["enclave", "measurement"]).trim());
+    // Owner verifies and provisions (same machine: platform key read from the directory).
+    let stdout = e.ok(&[
+        "owner",
+        "provision",
+        "--evidence",
+        &e.p("evidence.bin"),
+        "--nonce",
+        &nonce,
+        "--expect-measurement",
+        &measurement,
+        "--key",
+        &e.p("owner.key"),
+        "--out",
+        &e.p("bundle.sealed"),
+        "--allow-sim",
+    ]);
+    assert!(stdout.contains("verified sim evidence"), "{stdout}");
+    // Enclave accepts, seals the keys to the platform.
+    let stdout = e.ok(&[
+        "enclave",
+        "accept",
+        "--state",
+        &e.p("session.state"),
+        "--bundle",
+        &e.p("bundle.sealed"),
+        "--out",
+        &e.p("keys.sealed"),
+    ]);
+    let owner = read_key_file(Path::new(&e.p("owner.key"))).unwrap();
+    assert!(
+        stdout.contains(&owner.dataset.key().fingerprint()),
+        "{stdout}"
+    );
+    // The keys come back from the platform after a "restart", without the
+    // owner (this test links the same enclave crate, so its measurement is
+    // the binary's).
+    let back = plinius::evidence::load_platform_keys(
+        Some(Path::new(&e.p("platform"))),
+        Path::new(&e.p("keys.sealed")),
+    )
+    .unwrap();
+    assert_eq!(back, owner);
+    // Another platform cannot unseal them.
+    let other = tempfile::tempdir().unwrap();
+    assert!(
+        plinius::evidence::load_platform_keys(Some(other.path()), Path::new(&e.p("keys.sealed")))
+            .is_err()
+    );
+
+    // Scan every file the host side wrote.
+    let images =
+        plinius::owner::read_idx_gz(&mnist_dir().join("train-images-idx3-ubyte.gz")).unwrap();
+    let mut secrets: Vec<Vec<u8>> = Vec::new();
+    for k in [owner.dataset.key(), owner.model.key()] {
+        secrets.push(k.expose_secret().to_vec());
+        for l in [
+            seal::key::LABEL_DATASET,
+            seal::key::LABEL_MIRROR,
+            seal::key::LABEL_EXPORT,
+        ] {
+            secrets.push(k.derive(l).expose_secret().to_vec());
+        }
+    }
+    for f in [
+        "train.sealed",
+        "evidence.bin",
+        "session.state",
+        "bundle.sealed",
+        "keys.sealed",
+    ] {
+        let bytes = std::fs::read(e.p(f)).unwrap();
+        for s in &secrets {
+            assert!(!contains(&bytes, s), "{f} contains key bytes");
+        }
+        for i in 0..32usize {
+            let row = &images.data[i * 784 + 14 * 28..i * 784 + 15 * 28];
+            assert!(
+                !contains(&bytes, row),
+                "{f} contains plaintext pixels of sample {i}"
+            );
+        }
+    }
+    // Sealed state and keys are private files.
+    use std::os::unix::fs::PermissionsExt;
+    for f in [
+        "session.state",
+        "keys.sealed",
+        "platform/signing.key",
+        "platform/sealing.key",
+    ] {
+        let mode = std::fs::metadata(e.p(f)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{f}");
+    }
+}
+
+#[test]
+fn provision_refuses_bad_evidence() {
+    let e = Env::new();
+    e.ok(&["owner", "keygen", "--out", &e.p("owner.key")]);
+    let nonce = e.ok(&["owner", "nonce"]).trim().to_string();
+    let stdout = e.ok(&[
+        "enclave",
+        "evidence",
+        "--nonce",
+        &nonce,
+        "--out",
+        &e.p("ev.bin"),
+    ]);
+    let m = field(&stdout, "measurement:").to_string();
+    assert!(
+        Path::new(&e.p("ev.bin.state")).exists(),
+        "default state path"
+    );
+    let key = e.p("owner.key");
+    let ev = e.p("ev.bin");
+    let out = e.p("b.sealed");
+    let base = |nonce: &str, m: &str| -> Vec<String> {
+        [
+            "owner",
+            "provision",
+            "--evidence",
+            &ev,
+            "--nonce",
+            nonce,
+            "--expect-measurement",
+            m,
+            "--key",
+            &key,
+            "--out",
+            &out,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let run_err = |extra: &[&str], nonce: &str, m: &str| {
+        let mut a = base(nonce, m);
+        a.extend(extra.iter().map(|s| s.to_string()));
+        let a: Vec<&str> = a.iter().map(|s| s.as_str()).collect();
+        e.err(&a)
+    };
+    // Simulation not allowed.
+    let err = run_err(&[], &nonce, &m);
+    assert!(err.contains("SIMULATED"), "{err}");
+    // Wrong measurement.
+    let other_m = "ab".repeat(48);
+    let err = run_err(&["--allow-sim"], &nonce, &other_m);
+    assert!(err.contains("measurement"), "{err}");
+    // Stale nonce (the owner's current nonce is another one).
+    let fresh = e.ok(&["owner", "nonce"]).trim().to_string();
+    let err = run_err(&["--allow-sim"], &fresh, &m);
+    assert!(err.contains("stale or replayed"), "{err}");
+    // Another pinned platform key.
+    let err = run_err(
+        &["--allow-sim", "--sim-platform-key", &"11".repeat(32)],
+        &nonce,
+        &m,
+    );
+    assert!(err.contains("not the pinned"), "{err}");
+    // Tampered evidence file (a bit of the signature).
+    let mut bytes = std::fs::read(&ev).unwrap();
+    let n = bytes.len();
+    bytes[n - 5] ^= 1;
+    std::fs::write(&ev, &bytes).unwrap();
+    let err = run_err(&["--allow-sim"], &nonce, &m);
+    assert!(err.contains("signature"), "{err}");
+    // Truncated / foreign evidence file.
+    std::fs::write(&ev, &bytes[..20]).unwrap();
+    let err = run_err(&["--allow-sim"], &nonce, &m);
+    assert!(err.contains("evidence"), "{err}");
+    // Nothing was written.
+    assert!(!Path::new(&out).exists());
+}
+
+#[test]
+fn bundle_for_another_enclave_session_is_refused() {
+    let e = Env::new();
+    e.ok(&["owner", "keygen", "--out", &e.p("owner.key")]);
+    let n1 = e.ok(&["owner", "nonce"]).trim().to_string();
+    let n2 = e.ok(&["owner", "nonce"]).trim().to_string();
+    let s1 = e.ok(&[
+        "enclave",
+        "evidence",
+        "--nonce",
+        &n1,
+        "--out",
+        &e.p("e1"),
+        "--state",
+        &e.p("s1"),
+    ]);
+    e.ok(&[
+        "enclave",
+        "evidence",
+        "--nonce",
+        &n2,
+        "--out",
+        &e.p("e2"),
+        "--state",
+        &e.p("s2"),
+    ]);
+    let m = field(&s1, "measurement:").to_string();
+    e.ok(&[
+        "owner",
+        "provision",
+        "--evidence",
+        &e.p("e1"),
+        "--nonce",
+        &n1,
+        "--expect-measurement",
+        &m,
+        "--key",
+        &e.p("owner.key"),
+        "--out",
+        &e.p("b1"),
+        "--allow-sim",
+    ]);
+    // Session 2 cannot use the bundle made for session 1.
+    let err = e.err(&[
+        "enclave",
+        "accept",
+        "--state",
+        &e.p("s2"),
+        "--bundle",
+        &e.p("b1"),
+        "--out",
+        &e.p("k"),
+    ]);
+    assert!(err.contains("another enclave key"), "{err}");
+    // Session 1 can.
+    e.ok(&[
+        "enclave",
+        "accept",
+        "--state",
+        &e.p("s1"),
+        "--bundle",
+        &e.p("b1"),
+        "--out",
+        &e.p("k"),
+    ]);
+    // A bad nonce argument is a clear error.
+    let err = e.err(&["enclave", "evidence", "--nonce", "xyz", "--out", &e.p("e3")]);
+    assert!(err.contains("not hex"), "{err}");
+}
