@@ -11,4 +11,7 @@ pub mod info;
 pub mod owner;
 pub mod plain;
 pub mod plot;
+pub mod replay;
 pub mod sps;
+pub mod supervisor;
+pub mod trace;
