@@ -525,7 +525,7 @@ impl Enclave {
                     dataset_id: s.dataset_id,
                 }
             }),
-            buffers: Vec::new(),
+            buffers: self.layout.buffers.clone(),
         }
     }
 

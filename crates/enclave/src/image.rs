@@ -188,7 +188,7 @@ pub struct ImageLayout {
     pub records: Vec<RecordPlace>,
     /// Total image length.
     pub len: usize,
-    buffers: Vec<(String, u64)>,
+    pub(crate) buffers: Vec<(String, u64)>,
 }
 
 impl ImageLayout {

@@ -37,6 +37,8 @@ pub mod image;
 mod keys;
 pub mod layout;
 mod stats;
+#[cfg(test)]
+mod tests;
 
 include!(concat!(env!("OUT_DIR"), "/measurement.rs"));
 

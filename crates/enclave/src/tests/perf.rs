@@ -1,0 +1,88 @@
+//! Mirror-out/in of a ~100 MB model (weights and momentum) on a pool file in
+//! /dev/shm with the best cache-line flush: run with
+//! `cargo test --release -p enclave -- --ignored --nocapture perf`.
+
+use super::*;
+use ptm::{FlushStrategy, PoolOptions};
+
+/// 784 -> 16000 connected: 12.5 M weights (50 MB) + 50 MB momentum.
+const BIG_CFG: &str = "\
+[net]
+batch=8
+height=28
+width=28
+channels=1
+momentum=0.9
+decay=0.0005
+learning_rate=0.01
+
+[connected]
+output=16000
+activation=leaky
+
+[connected]
+output=10
+activation=linear
+
+[softmax]
+";
+
+fn ms(ns: u64) -> f64 {
+    ns as f64 / 1e6
+}
+
+#[test]
+#[ignore = "performance figure: run explicitly"]
+fn perf_mirror_100mb() {
+    let dir = std::path::Path::new("/dev/shm");
+    let dir = if dir.is_dir() {
+        tempfile::tempdir_in(dir).unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    };
+    let fx = Fixture::new(1);
+    let flush = ptm::cpu_flush_support()
+        .best_line_flush()
+        .unwrap_or(FlushStrategy::None);
+    for mode in [MirrorMode::Romulus, MirrorMode::Ab] {
+        let mut cfg = Fixture::config(mode);
+        cfg.threads = 2;
+        let mut e = Enclave::new(fx.keys(), BIG_CFG, "big.cfg", cfg).unwrap();
+        let plan = e.plan(0);
+        let path = dir.path().join(format!("{mode}.pool"));
+        let opts = PoolOptions {
+            flush: Some(flush),
+            ..PoolOptions::default()
+        };
+        let mut pool = Pool::create(&path, plan.pool_size(), &opts).unwrap();
+        e.attach(&mut pool).unwrap();
+        let mut outs = Vec::new();
+        for _ in 0..8 {
+            outs.push(e.mirror_out(&mut pool).unwrap());
+        }
+        let mut ins = Vec::new();
+        for _ in 0..5 {
+            ins.push(e.mirror_in(&pool).unwrap());
+        }
+        let best = |v: &mut Vec<u64>| {
+            v.sort_unstable();
+            v[v.len() / 2]
+        };
+        let mut t: Vec<u64> = outs.iter().map(|s| s.total_ns).collect();
+        let mut s: Vec<u64> = outs.iter().map(|s| s.seal_ns).collect();
+        let mut p: Vec<u64> = outs.iter().map(|s| s.persist_ns).collect();
+        let mut i: Vec<u64> = ins.iter().map(|s| s.total_ns).collect();
+        let mut o: Vec<u64> = ins.iter().map(|s| s.open_ns).collect();
+        println!(
+            "{mode:8} {flush}: image {:.1} MB; mirror-out median {:.1} ms (seal {:.1}, persist \
+             {:.1}; min {:.1}); mirror-in median {:.1} ms (open {:.1})",
+            e.image_len() as f64 / 1e6,
+            ms(best(&mut t)),
+            ms(best(&mut s)),
+            ms(best(&mut p)),
+            ms(t[0]),
+            ms(best(&mut i)),
+            ms(best(&mut o)),
+        );
+    }
+}
