@@ -11,6 +11,8 @@
 //!   [`evidence::verify`]) with the `sim` and `tsm` back-ends.
 //! - [`provision`]: HPKE (RFC 9180) delivery of the key bundle to an attested
 //!   enclave key, bound to the verifier's nonce.
+//! - [`stream`]: chunked sealing into cold memory (persistent memory) with
+//!   non-temporal stores.
 //! - [`platform`]: the simulated platform (signing key and sealing secret) and
 //!   sealing to the platform for restarts.
 #![warn(missing_docs)]
@@ -25,6 +27,7 @@ pub mod keyfile;
 pub mod platform;
 pub mod provision;
 pub mod record;
+pub mod stream;
 
 pub use chunked::{
     CHUNK_SIZE, chunked_sealed_len, open_chunked_into, open_chunked_to_vec, seal_chunked_into,
