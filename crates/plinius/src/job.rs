@@ -292,7 +292,7 @@ impl Job {
                     (
                         pool,
                         e,
-                        "the pool (sealed to this platform and enclave)",
+                        "pool (sealed to this platform and enclave)",
                         sb.dataset_area,
                     )
                 }

@@ -2,12 +2,20 @@
 //! supervises crashes, and runs the benchmarks. The `plinius` binary is a thin
 //! layer over this library; each command lives in its own module.
 
+pub mod benchpipeline;
 pub mod benchseal;
 pub mod benchtrain;
 pub mod cfgcheck;
+pub mod ckpt;
 pub mod csv;
+pub mod demo;
+pub mod evalpool;
 pub mod evidence;
+pub mod export;
+pub mod import;
 pub mod info;
+pub mod inspect;
+pub mod job;
 pub mod owner;
 pub mod plain;
 pub mod plot;
@@ -15,3 +23,4 @@ pub mod replay;
 pub mod sps;
 pub mod supervisor;
 pub mod trace;
+pub mod train;

@@ -33,6 +33,14 @@ enum Command {
     Eval(plinius::plain::EvalArgs),
     /// Write a model's weights in Darknet's .weights format.
     ExportWeights(plinius::plain::ExportWeightsArgs),
+    /// The built-in end-to-end run: keys, attestation, sealed MNIST, training killed and resumed, evaluation.
+    Demo(plinius::demo::DemoArgs),
+    /// Secure, crash-resilient training: sealed data and a sealed mirror in a pool.
+    Train(plinius::train::TrainArgs),
+    /// The model of a training job's pool, sealed for its owner.
+    Export(plinius::export::ExportArgs),
+    /// A pool's header, state, sizes, mirror mode, iteration, import status (no secrets).
+    Inspect(plinius::inspect::InspectArgs),
 }
 
 #[derive(Subcommand)]
@@ -57,6 +65,10 @@ fn main() -> std::process::ExitCode {
         Command::TrainPlain(a) => plinius::plain::run_train(a),
         Command::Eval(a) => plinius::plain::run_eval(a),
         Command::ExportWeights(a) => plinius::plain::run_export(a),
+        Command::Demo(a) => plinius::demo::run(a),
+        Command::Train(a) => plinius::train::run(a),
+        Command::Export(a) => plinius::export::run_export(a),
+        Command::Inspect(a) => plinius::inspect::run(a),
         Command::Bench(BenchCommand::Train(a)) => plinius::benchtrain::run(a),
     };
     match result {
