@@ -66,6 +66,10 @@ pub(crate) fn im2col(
     let n = g.n();
     let row_len = nb * n;
     debug_assert!(cols.len() >= g.k() * row_len);
+    // Stride 1 with the output as wide as the input ("same" width): each valid
+    // output block is the input plane shifted by a constant, so one contiguous
+    // copy per (row, image), then the columns that fell outside are zeroed.
+    let shifted = g.stride == 1 && g.ow == g.w;
     let mut r = 0;
     for c in 0..g.c {
         for ky in 0..g.size {
@@ -78,6 +82,29 @@ pub(crate) fn im2col(
                     let out = &mut row[bi * n..(bi + 1) * n];
                     out[..oy_lo * g.ow].fill(0.0);
                     out[oy_hi * g.ow..].fill(0.0);
+                    if oy_hi <= oy_lo {
+                        continue;
+                    }
+                    if shifted {
+                        // out[oy*w + ox] = plane[(oy + ky - pad)*w + ox + kx - pad]
+                        let d0 = oy_lo * g.w;
+                        let d1 = oy_hi * g.w;
+                        let s0 = (d0 + ky * g.w + kx) as isize - (g.pad * g.w + g.pad) as isize;
+                        // Clip the span to the plane; clipped ends are border columns.
+                        let lo = if s0 < 0 { (-s0) as usize } else { 0 };
+                        let hi = (d1 - d0).min((hw as isize - s0) as usize);
+                        let dst = &mut out[d0..d1];
+                        dst[..lo].fill(0.0);
+                        dst[hi..].fill(0.0);
+                        let src0 = (s0 + lo as isize) as usize;
+                        dst[lo..hi].copy_from_slice(&plane[src0..src0 + (hi - lo)]);
+                        for oy in oy_lo..oy_hi {
+                            let line = &mut out[oy * g.w..(oy + 1) * g.w];
+                            line[..ox_lo].fill(0.0);
+                            line[ox_hi..].fill(0.0);
+                        }
+                        continue;
+                    }
                     for oy in oy_lo..oy_hi {
                         let iy = oy * g.stride + ky - g.pad;
                         let src = &plane[iy * g.w..(iy + 1) * g.w];
@@ -107,13 +134,14 @@ pub(crate) fn im2col(
 /// this function first zeroes.
 pub(crate) fn col2im<'a>(
     g: &ConvGeom,
-    cols: &[f32],
+    cols: &mut [f32],
     nb: usize,
     mut planes: impl FnMut(usize) -> &'a mut [f32],
 ) {
     let hw = g.h * g.w;
     let n = g.n();
     let row_len = nb * n;
+    let shifted = g.stride == 1 && g.ow == g.w;
     let mut r = 0;
     for c in 0..g.c {
         let dst_all = planes(c);
@@ -123,29 +151,50 @@ pub(crate) fn col2im<'a>(
             let (oy_lo, oy_hi) = g.valid_range(ky, g.oh, g.h);
             for kx in 0..g.size {
                 let (ox_lo, ox_hi) = g.valid_range(kx, g.ow, g.w);
-                let row = &cols[r * row_len..(r + 1) * row_len];
-                if ox_hi > ox_lo {
-                    let ix0 = ox_lo * g.stride + kx - g.pad;
-                    for bi in 0..nb {
-                        let src_img = &row[bi * n..(bi + 1) * n];
-                        let dst = &mut dst_all[bi * hw..(bi + 1) * hw];
+                let row = &mut cols[r * row_len..(r + 1) * row_len];
+                r += 1;
+                if ox_hi <= ox_lo || oy_hi <= oy_lo {
+                    continue;
+                }
+                let ix0 = ox_lo * g.stride + kx - g.pad;
+                for bi in 0..nb {
+                    let src_img = &mut row[bi * n..(bi + 1) * n];
+                    let dst = &mut dst_all[bi * hw..(bi + 1) * hw];
+                    if shifted {
+                        // Zero the entries of columns outside the image, then
+                        // add the whole valid block as one shifted span.
                         for oy in oy_lo..oy_hi {
-                            let iy = oy * g.stride + ky - g.pad;
-                            let s = &src_img[oy * g.ow + ox_lo..oy * g.ow + ox_hi];
-                            let d = &mut dst[iy * g.w..(iy + 1) * g.w];
-                            if g.stride == 1 {
-                                for (dv, sv) in d[ix0..ix0 + s.len()].iter_mut().zip(s) {
-                                    *dv += sv;
-                                }
-                            } else {
-                                for (j, sv) in s.iter().enumerate() {
-                                    d[ix0 + j * g.stride] += sv;
-                                }
+                            let line = &mut src_img[oy * g.w..(oy + 1) * g.w];
+                            line[..ox_lo].fill(0.0);
+                            line[ox_hi..].fill(0.0);
+                        }
+                        let d0 = oy_lo * g.w;
+                        let d1 = oy_hi * g.w;
+                        let s0 = (d0 + ky * g.w + kx) as isize - (g.pad * g.w + g.pad) as isize;
+                        let lo = if s0 < 0 { (-s0) as usize } else { 0 };
+                        let hi = (d1 - d0).min((hw as isize - s0) as usize);
+                        let t0 = (s0 + lo as isize) as usize;
+                        let src = &src_img[d0 + lo..d0 + hi];
+                        for (dv, sv) in dst[t0..t0 + src.len()].iter_mut().zip(src) {
+                            *dv += sv;
+                        }
+                        continue;
+                    }
+                    for oy in oy_lo..oy_hi {
+                        let iy = oy * g.stride + ky - g.pad;
+                        let s = &src_img[oy * g.ow + ox_lo..oy * g.ow + ox_hi];
+                        let d = &mut dst[iy * g.w..(iy + 1) * g.w];
+                        if g.stride == 1 {
+                            for (dv, sv) in d[ix0..ix0 + s.len()].iter_mut().zip(s) {
+                                *dv += sv;
+                            }
+                        } else {
+                            for (j, sv) in s.iter().enumerate() {
+                                d[ix0 + j * g.stride] += sv;
                             }
                         }
                     }
                 }
-                r += 1;
             }
         }
     }
@@ -233,7 +282,8 @@ mod tests {
                     .map(|p| &mut p[b0 * hw..(b0 + nb) * hw])
                     .collect();
                 let mut it = planes.drain(..);
-                col2im(&g, &y, nb, |_| it.next().unwrap());
+                let mut y2 = y.clone();
+                col2im(&g, &mut y2, nb, |_| it.next().unwrap());
             }
             let lhs: f64 = cols
                 .iter()

@@ -28,6 +28,33 @@ pub struct BenchTrainArgs {
     /// Write the results here as CSV.
     #[arg(long)]
     pub csv: Option<PathBuf>,
+    /// Measure Plinius's protection instead: the plain step, sealed-batch
+    /// loading and mirror-out per mode (romulus, ab, ssd), one run.
+    #[arg(long)]
+    pub pipeline: bool,
+    /// With --pipeline: MNIST directory (images sealed for the benchmark).
+    #[arg(long, default_value = "data/mnist")]
+    pub mnist: PathBuf,
+    /// With --pipeline: where the pools go (default /dev/shm when present).
+    #[arg(long)]
+    pub pool_dir: Option<PathBuf>,
+    /// With --pipeline: where the ssd checkpoint goes (default the temporary directory).
+    #[arg(long)]
+    pub ckpt_dir: Option<PathBuf>,
+}
+
+/// CPU time consumed so far by all threads of this process, in nanoseconds
+/// (Linux `/proc/self/task/*/schedstat`; `None` elsewhere). Threads that
+/// already exited are not counted, so take differences around work done by
+/// live threads only.
+pub fn process_cpu_ns() -> Option<u64> {
+    let mut total = 0u64;
+    for e in std::fs::read_dir("/proc/self/task").ok()? {
+        let p = e.ok()?.path().join("schedstat");
+        let s = std::fs::read_to_string(p).ok()?;
+        total += s.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
 }
 
 /// One measured configuration.
@@ -45,6 +72,10 @@ pub struct TrainPoint {
     pub ms_mean: f64,
     /// FLOPs of one iteration.
     pub flops: u64,
+    /// CPU milliseconds per iteration, all threads together (when known):
+    /// close to `threads x ms` on an idle machine, lower when other processes
+    /// compete for the cores.
+    pub cpu_ms: Option<f64>,
 }
 
 impl TrainPoint {
@@ -91,11 +122,16 @@ pub fn measure(args: &BenchTrainArgs) -> Result<Vec<TrainPoint>> {
             net.train_step_u8(&pixels, &labels)?;
         }
         let mut ms = Vec::with_capacity(args.iterations);
+        let cpu0 = process_cpu_ns();
         for _ in 0..args.iterations {
             let s = Instant::now();
             net.train_step_u8(&pixels, &labels)?;
             ms.push(s.elapsed().as_secs_f64() * 1e3);
         }
+        let cpu_ms = match (cpu0, process_cpu_ns()) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / 1e6 / args.iterations as f64),
+            _ => None,
+        };
         let mean = ms.iter().sum::<f64>() / ms.len() as f64;
         ms.sort_by(f64::total_cmp);
         let median = if ms.len() % 2 == 1 {
@@ -110,6 +146,7 @@ pub fn measure(args: &BenchTrainArgs) -> Result<Vec<TrainPoint>> {
             ms_min: ms[0],
             ms_mean: mean,
             flops: net.flops_per_iteration(),
+            cpu_ms,
         });
     }
     Ok(points)
@@ -121,13 +158,21 @@ pub fn table(cfg: &str, points: &[TrainPoint]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<24} {:>7} {:>5} {:>10} {:>8} {:>9} {:>10} {:>10}",
-        "model", "threads", "batch", "ms/iter", "min ms", "images/s", "GFLOP/iter", "GFLOP/s"
+        "{:<24} {:>7} {:>5} {:>10} {:>8} {:>9} {:>10} {:>10} {:>12}",
+        "model",
+        "threads",
+        "batch",
+        "ms/iter",
+        "min ms",
+        "images/s",
+        "GFLOP/iter",
+        "GFLOP/s",
+        "CPU ms/iter"
     );
     for p in points {
         let _ = writeln!(
             s,
-            "{:<24} {:>7} {:>5} {:>10.1} {:>8.1} {:>9.0} {:>10.2} {:>10.1}",
+            "{:<24} {:>7} {:>5} {:>10.1} {:>8.1} {:>9.0} {:>10.2} {:>10.1} {:>12}",
             cfg,
             p.threads,
             p.batch,
@@ -135,7 +180,8 @@ pub fn table(cfg: &str, points: &[TrainPoint]) -> String {
             p.ms_min,
             p.images_per_s(),
             p.flops as f64 / 1e9,
-            p.gflops()
+            p.gflops(),
+            p.cpu_ms.map_or("-".to_string(), |c| format!("{c:.1}"))
         );
     }
     s
@@ -143,6 +189,19 @@ pub fn table(cfg: &str, points: &[TrainPoint]) -> String {
 
 /// `plinius bench train`.
 pub fn run(args: BenchTrainArgs) -> Result<()> {
+    if args.pipeline {
+        return crate::benchpipeline::run(&crate::benchpipeline::PipelineArgs {
+            cfg: args.cfg.clone(),
+            threads: args.threads.first().copied(),
+            iterations: args.iterations,
+            warmup: args.warmup,
+            mnist: args.mnist.clone(),
+            samples: 10_000,
+            pool_dir: args.pool_dir.clone(),
+            ckpt_dir: args.ckpt_dir.clone(),
+            csv: args.csv.clone(),
+        });
+    }
     let points = measure(&args)?;
     let name = args.cfg.file_name().map_or_else(
         || args.cfg.display().to_string(),
@@ -153,11 +212,11 @@ pub fn run(args: BenchTrainArgs) -> Result<()> {
         let mut f =
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
         let mut s = String::from(
-            "model,threads,batch,ms_median,ms_min,ms_mean,images_per_s,gflop_per_iter,gflop_per_s\n",
+            "model,threads,batch,ms_median,ms_min,ms_mean,images_per_s,gflop_per_iter,gflop_per_s,cpu_ms_per_iter\n",
         );
         for p in &points {
             s += &format!(
-                "{name},{},{},{:.3},{:.3},{:.3},{:.1},{:.4},{:.2}\n",
+                "{name},{},{},{:.3},{:.3},{:.3},{:.1},{:.4},{:.2},{}\n",
                 p.threads,
                 p.batch,
                 p.ms_median,
@@ -165,7 +224,8 @@ pub fn run(args: BenchTrainArgs) -> Result<()> {
                 p.ms_mean,
                 p.images_per_s(),
                 p.flops as f64 / 1e9,
-                p.gflops()
+                p.gflops(),
+                p.cpu_ms.map_or(String::new(), |c| format!("{c:.3}"))
             );
         }
         f.write_all(s.as_bytes())

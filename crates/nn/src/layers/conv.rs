@@ -270,7 +270,7 @@ impl Conv {
                     );
                     // SAFETY: the planes of images b0..b0+cnt of each channel
                     // belong to this chunk only.
-                    col2im(&g, &w.dcols, cnt, |c| unsafe {
+                    col2im(&g, &mut w.dcols, cnt, |c| unsafe {
                         prev.slice((c * b + b0) * hw, cnt * hw)
                     });
                 }
