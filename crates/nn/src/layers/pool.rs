@@ -80,11 +80,10 @@ impl MaxPool {
                     let mut best = f32::NEG_INFINITY;
                     let mut best_i = u32::MAX;
                     for y in y0..y1 {
-                        let line = &src[y * w..(y + 1) * w];
-                        for x in x0..x1 {
-                            if line[x] > best || best_i == u32::MAX {
-                                best = line[x];
-                                best_i = (y * w + x) as u32;
+                        for (x, &v) in src[y * w + x0..y * w + x1].iter().enumerate() {
+                            if v > best || best_i == u32::MAX {
+                                best = v;
+                                best_i = (y * w + x0 + x) as u32;
                             }
                         }
                     }
