@@ -13,6 +13,7 @@ use crate::stats::{IterationReport, MirrorInStats, MirrorOutStats, TrainSummary}
 use nn::{BatchSampler, Network};
 use ptm::{PmBackend, Pool, PtmError, Tx};
 use seal::dataset::{SealedDataset, Split};
+use seal::stream::NtSealer;
 use sha2::{Digest, Sha256};
 use std::ops::ControlFlow;
 use std::time::Instant;
@@ -107,6 +108,8 @@ pub struct Enclave {
     store: Option<Box<dyn CheckpointStore>>,
     session: Option<Session>,
     ssd_buf: Vec<u8>,
+    nt: [NtSealer; 2],
+    pub(crate) streaming: bool,
     pixels: Vec<u8>,
     labels: Vec<u8>,
     indices: Vec<usize>,
@@ -219,6 +222,8 @@ impl Enclave {
             store: None,
             session: None,
             ssd_buf: Vec::new(),
+            nt: [NtSealer::new(), NtSealer::new()],
+            streaming: true,
             pixels: Vec::new(),
             labels: Vec::new(),
             indices: Vec::new(),
@@ -429,13 +434,26 @@ impl Enclave {
             &self.layout,
             &self.net,
         );
+        let nt = if self.streaming {
+            Some(&mut self.nt)
+        } else {
+            None
+        };
         match mode {
             MirrorMode::Romulus => {
                 pool.write(|tx| -> Result<()> {
                     let dir_off = tx.alloc(DIRECTORY_LEN as u64)?;
                     let img_off = tx.alloc(image_len)?;
                     let t = Instant::now();
-                    image::seal_image(key, fp, lay, &meta, net, tx.bytes_mut(img_off, lay.len)?)?;
+                    image::seal_image(
+                        key,
+                        fp,
+                        lay,
+                        &meta,
+                        net,
+                        tx.bytes_mut(img_off, lay.len)?,
+                        nt,
+                    )?;
                     seal_ns = ns(t);
                     let dir = MirrorDirectory {
                         iteration: meta.iteration,
@@ -454,7 +472,15 @@ impl Enclave {
                 let slot = sb.ab_slot(0);
                 let mut raw = pool.raw_mut();
                 let t = Instant::now();
-                image::seal_image(key, fp, lay, &meta, net, raw.bytes_mut(slot.off, lay.len)?)?;
+                image::seal_image(
+                    key,
+                    fp,
+                    lay,
+                    &meta,
+                    net,
+                    raw.bytes_mut(slot.off, lay.len)?,
+                    nt,
+                )?;
                 seal_ns = ns(t);
                 raw.persist(slot.off, lay.len)?;
                 raw.fence();
@@ -469,7 +495,7 @@ impl Enclave {
                 })?;
                 self.ssd_buf.resize(lay.len, 0);
                 let t = Instant::now();
-                image::seal_image(key, fp, lay, &meta, net, &mut self.ssd_buf)?;
+                image::seal_image(key, fp, lay, &meta, net, &mut self.ssd_buf, None)?;
                 seal_ns = ns(t);
                 store.store(&self.ssd_buf).map_err(checkpoint_error)?;
                 pool.write(|tx| write_superblock(tx, &mut sb, &cfg, &keys_blob))?;
@@ -579,7 +605,10 @@ impl Enclave {
     /// transaction; `ab` the idle slot, persisted and fenced, then the
     /// selector; `ssd` the host's durable file replace.
     pub fn mirror_out<B: PmBackend>(&mut self, pool: &mut Pool<B>) -> Result<MirrorOutStats> {
-        let sb = self.session()?.sb;
+        let (sb, active) = {
+            let s = self.session()?;
+            (s.sb, s.ab_active)
+        };
         let meta = self.meta();
         let it = meta.iteration;
         let t0 = Instant::now();
@@ -590,13 +619,18 @@ impl Enclave {
             &self.layout,
             &self.net,
         );
+        let nt = if self.streaming {
+            Some(&mut self.nt)
+        } else {
+            None
+        };
         match sb.mode {
             MirrorMode::Romulus => {
                 let dir = layout::read_directory(pool, &sb)?;
                 pool.write(|tx| -> Result<()> {
                     let t = Instant::now();
                     let dst = tx.bytes_mut(dir.image.off, lay.len)?;
-                    image::seal_image(key, fp, lay, &meta, net, dst)?;
+                    image::seal_image(key, fp, lay, &meta, net, dst, nt)?;
                     seal_ns = ns(t);
                     let d = MirrorDirectory {
                         iteration: it,
@@ -608,11 +642,19 @@ impl Enclave {
                 })?;
             }
             MirrorMode::Ab => {
-                let idle = 1 - self.session()?.ab_active;
+                let idle = 1 - active;
                 let slot = sb.ab_slot(idle);
                 let mut raw = pool.raw_mut();
                 let t = Instant::now();
-                image::seal_image(key, fp, lay, &meta, net, raw.bytes_mut(slot.off, lay.len)?)?;
+                image::seal_image(
+                    key,
+                    fp,
+                    lay,
+                    &meta,
+                    net,
+                    raw.bytes_mut(slot.off, lay.len)?,
+                    nt,
+                )?;
                 seal_ns = ns(t);
                 raw.persist(slot.off, lay.len)?;
                 raw.fence();
@@ -629,7 +671,7 @@ impl Enclave {
                 })?;
                 self.ssd_buf.resize(lay.len, 0);
                 let t = Instant::now();
-                image::seal_image(key, fp, lay, &meta, net, &mut self.ssd_buf)?;
+                image::seal_image(key, fp, lay, &meta, net, &mut self.ssd_buf, None)?;
                 seal_ns = ns(t);
                 store.store(&self.ssd_buf).map_err(checkpoint_error)?;
             }

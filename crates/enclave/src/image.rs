@@ -29,6 +29,7 @@
 
 use crate::error::{EnclaveError, Result};
 use nn::{Network, RNG_STATE_LEN};
+use seal::stream::NtSealer;
 use seal::{SealKey, chunked_sealed_len, open_chunked_into, seal_chunked_into, sealed_len};
 
 /// Magic at the start of a mirror image.
@@ -249,6 +250,9 @@ pub fn image_iteration(image: &[u8]) -> Option<u64> {
 
 /// Seals `net`'s state and `meta` into `out` (exactly the layout's length),
 /// record by record straight into `out` (which may be persistent memory).
+/// With `streaming`, each chunk is sealed into the sealer's cache-resident
+/// scratch record and streamed to `out` with non-temporal stores (no
+/// read-for-ownership of the cold destination), ending with a store fence.
 pub(crate) fn seal_image(
     key: &SealKey,
     fingerprint: &[u8; 32],
@@ -256,6 +260,7 @@ pub(crate) fn seal_image(
     meta: &Meta,
     net: &Network,
     out: &mut [u8],
+    streaming: Option<&mut [NtSealer; 2]>,
 ) -> Result<()> {
     if out.len() != layout.len {
         return Err(EnclaveError::Usage(format!(
@@ -290,22 +295,26 @@ pub(crate) fn seal_image(
     let seal_run = |run: &[RecordPlace],
                     bufs: &[(String, &[f32])],
                     dst: &mut [u8],
-                    start: usize|
+                    start: usize,
+                    mut nt: Option<&mut NtSealer>|
      -> Result<()> {
         for (p, (name, b)) in run.iter().zip(bufs) {
             debug_assert_eq!(&p.name, name);
             let d = &mut dst[p.off - start..p.off - start + p.len];
-            seal_chunked_into(
-                key,
-                &record_aad(fingerprint, name, it),
-                bytemuck::cast_slice(b),
-                d,
-            )?;
+            let aad = record_aad(fingerprint, name, it);
+            match nt.as_deref_mut() {
+                Some(nt) => nt.seal_chunked_into(key, &aad, bytemuck::cast_slice(b), d)?,
+                None => seal_chunked_into(key, &aad, bytemuck::cast_slice(b), d)?,
+            }
         }
         Ok(())
     };
+    let (nt_a, nt_b) = match streaming {
+        Some([a, b]) => (Some(a), Some(b)),
+        None => (None, None),
+    };
     if layout.len < PARALLEL_MIN || places.len() < 2 {
-        return seal_run(places, &bufs, body, base);
+        return seal_run(places, &bufs, body, base, nt_a);
     }
     let half = base + (layout.len - base) / 2;
     let split = places
@@ -319,8 +328,8 @@ pub(crate) fn seal_image(
     let (ba, bb) = bufs.split_at(split);
     let second = places[split].off;
     std::thread::scope(|s| {
-        let h = s.spawn(|| seal_run(pb, bb, b, second));
-        let ra = seal_run(pa, ba, a, base);
+        let h = s.spawn(|| seal_run(pb, bb, b, second, nt_b));
+        let ra = seal_run(pa, ba, a, base, nt_a);
         let rb = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
         ra.and(rb)
     })
