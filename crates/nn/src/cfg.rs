@@ -788,7 +788,7 @@ fn infer(cfg: &LayerConfig, input: Shape) -> Result<(Shape, usize, u64), String>
             let nweights = checked(k, c.filters).ok_or("too many weights")?;
             let bn = if c.batch_normalize { c.filters } else { 0 };
             checked(out.c * out.h, out.w).ok_or("output too large")?;
-            let flops = 2 * nweights as u64 * (out.h * out.w) as u64;
+            let flops = (2 * nweights as u64).saturating_mul((out.h * out.w) as u64);
             (out, nweights + c.filters + bn, flops)
         }
         LayerConfig::MaxPool {
@@ -982,18 +982,23 @@ impl ModelConfig {
 
     /// Learnable parameters of the whole model (weights, biases, BN scales).
     pub fn param_count(&self) -> usize {
-        self.layers.iter().map(|l| l.params).sum()
+        self.layers
+            .iter()
+            .fold(0usize, |a, l| a.saturating_add(l.params))
     }
 
     /// Bytes of the learnable parameters as f32.
     pub fn param_bytes(&self) -> usize {
-        self.param_count() * 4
+        self.param_count().saturating_mul(4)
     }
 
     /// Forward FLOPs for one image (multiply-adds counted as 2).
     pub fn forward_flops_per_image(&self) -> u64 {
-        self.layers.iter().map(|l| l.forward_flops).sum()
+        self.layers
+            .iter()
+            .fold(0u64, |a, l| a.saturating_add(l.forward_flops))
     }
+    // FLOP counts saturate: absurd models must not overflow (and panic).
 
     /// FLOPs of one training iteration (`batch` images) as computed: forward,
     /// weight gradients, and input gradients of every GEMM layer except the
@@ -1003,9 +1008,9 @@ impl ModelConfig {
             .layers
             .iter()
             .enumerate()
-            .map(|(i, l)| if i == 0 { 2 } else { 3 } * l.forward_flops)
-            .sum();
-        per_image * self.net.batch as u64
+            .map(|(i, l)| l.forward_flops.saturating_mul(if i == 0 { 2 } else { 3 }))
+            .fold(0u64, u64::saturating_add);
+        per_image.saturating_mul(self.net.batch as u64)
     }
 
     /// Number of classes (outputs of the last layer for one image).

@@ -1,0 +1,236 @@
+//! CLI tests of `plinius cfg check`, `train-plain`, `eval`, `export-weights`
+//! and `bench train`, running the real binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn plinius(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_plinius"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run plinius")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn cfg_check_prints_layers_and_parameter_bytes() {
+    let o = plinius(&["cfg", "check", "cfg/mnist.cfg"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("parameters: 390122 (1560488 bytes"), "{out}");
+    assert!(out.contains("7x7x128"), "{out}");
+    assert!(out.contains("fingerprint: "), "{out}");
+    for (file, mb) in [
+        ("10", "10.93"),
+        ("25", "25.10"),
+        ("50", "51.07"),
+        ("75", "74.69"),
+        ("100", "100.66"),
+    ] {
+        let o = plinius(&["cfg", "check", &format!("cfg/sweep/sweep-{file}mb.cfg")]);
+        assert!(o.status.success());
+        assert!(text(&o).0.contains(&format!("{mb} MB")), "{}", text(&o).0);
+    }
+    for f in ["cfg/mnist5.cfg", "cfg/bench5.cfg"] {
+        assert!(plinius(&["cfg", "check", f]).status.success(), "{f}");
+    }
+}
+
+#[test]
+fn cfg_check_errors_exit_2_naming_file_line_and_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[u8], &str); 4] = [
+        (
+            "route.cfg",
+            b"[net]\nwidth=28\nheight=28\nchannels=1\n\n[route]\nlayers=-1\n",
+            ":6: in [route]: unsupported section",
+        ),
+        (
+            "key.cfg",
+            b"[net]\nwidth=28\nheight=28\nchannels=1\n[convolutional]\nfilters=2\nsise=3\n",
+            ":7: in [convolutional]: unknown key `sise`",
+        ),
+        (
+            "value.cfg",
+            b"[net]\nwidth=28\nheight=28\nchannels=1\n[maxpool]\nsize=-2\n",
+            ":6: in [maxpool]: invalid value `-2` for `size`",
+        ),
+        (
+            "binary.cfg",
+            &[0xff, 0xfe, 0x00, 0x5b, 0x80],
+            "not a UTF-8 text file",
+        ),
+    ];
+    for (name, body, expect) in cases {
+        let p = dir.path().join(name);
+        std::fs::write(&p, body).unwrap();
+        let o = plinius(&["cfg", "check", p.to_str().unwrap()]);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(name) && err.contains(expect), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let o = plinius(&["cfg", "check", "no/such/file.cfg"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("no/such/file.cfg"));
+}
+
+const TINY: &str = "[net]\nbatch=32\nwidth=28\nheight=28\nchannels=1\nlearning_rate=0.05\nmomentum=0.9\ndecay=0.0005\n\
+[convolutional]\nbatch_normalize=1\nfilters=4\nsize=3\nstride=2\npad=1\nactivation=leaky\n\
+[connected]\noutput=10\nactivation=linear\n[softmax]\n";
+
+fn accuracy(out: &str) -> f64 {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("test accuracy:"))
+        .unwrap_or_else(|| panic!("{out}"));
+    line["test accuracy:".len()..]
+        .trim()
+        .split('%')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn tiny_train_plain_eval_and_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("tiny.cfg");
+    std::fs::write(&cfg, TINY).unwrap();
+    let (cfg_s, w, csv) = (
+        cfg.to_str().unwrap(),
+        dir.path().join("tiny.weights"),
+        dir.path().join("loss.csv"),
+    );
+    let o = plinius(&[
+        "train-plain",
+        "--cfg",
+        cfg_s,
+        "--mnist",
+        "data/mnist",
+        "--iterations",
+        "60",
+        "--threads",
+        "1",
+        "--seed",
+        "3",
+        "--save-weights",
+        w.to_str().unwrap(),
+        "--loss-csv",
+        csv.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let acc = accuracy(&out);
+    assert!(
+        acc > 80.0,
+        "60 iterations of a tiny model should exceed 80%: {out}"
+    );
+    let rows = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(rows.lines().count(), 61);
+    assert!(rows.starts_with("iteration,loss,learning_rate,seconds\n1,"));
+
+    // eval --weights reproduces the accuracy printed by train-plain.
+    let o = plinius(&[
+        "eval",
+        "--cfg",
+        cfg_s,
+        "--weights",
+        w.to_str().unwrap(),
+        "--mnist",
+        "data/mnist",
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert_eq!(accuracy(&text(&o).0), acc);
+
+    // A weights file of another model is refused with a clear error.
+    let other = dir.path().join("other.cfg");
+    std::fs::write(&other, TINY.replace("filters=4", "filters=5")).unwrap();
+    let o = plinius(&[
+        "eval",
+        "--cfg",
+        other.to_str().unwrap(),
+        "--weights",
+        w.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("tiny.weights"), "{}", text(&o).1);
+
+    // export-weights + --init-weights: the same seed gives the same start.
+    let init = dir.path().join("init.weights");
+    let o = plinius(&[
+        "export-weights",
+        "--cfg",
+        cfg_s,
+        "--out",
+        init.to_str().unwrap(),
+        "--seed",
+        "3",
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let params = 4 * 9 + 4 * 3 + 10 * 4 * 14 * 14 + 10; // conv (+BN scales, rolling) and connected
+    assert_eq!(
+        std::fs::metadata(&init).unwrap().len() as usize,
+        20 + 4 * (params + 4)
+    );
+    let o = plinius(&[
+        "train-plain",
+        "--cfg",
+        cfg_s,
+        "--iterations",
+        "60",
+        "--threads",
+        "2",
+        "--seed",
+        "3",
+        "--init-weights",
+        init.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert_eq!(
+        accuracy(&text(&o).0),
+        acc,
+        "same initial weights, seed and data: same result for any thread count"
+    );
+}
+
+#[test]
+fn bench_train_writes_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("tiny.cfg");
+    std::fs::write(&cfg, TINY).unwrap();
+    let csv = dir.path().join("b.csv");
+    let o = plinius(&[
+        "bench",
+        "train",
+        "--cfg",
+        cfg.to_str().unwrap(),
+        "--threads",
+        "1",
+        "--iterations",
+        "2",
+        "--warmup",
+        "1",
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert!(text(&o).0.contains("GFLOP/s"));
+    let rows = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(rows.lines().count(), 2);
+    assert!(rows.lines().nth(1).unwrap().starts_with("tiny.cfg,1,32,"));
+}
