@@ -21,13 +21,41 @@ pub fn cpu_features() -> Vec<(&'static str, bool)> {
     }
 }
 
-/// Prints the version, the hardware threads and the CPU features.
+/// The cache-line flush instructions (probed with CPUID by `ptm`).
+pub fn flush_features() -> Vec<(&'static str, bool)> {
+    let s = ptm::cpu_flush_support();
+    vec![("clwb", s.clwb), ("clflushopt", s.clflushopt)]
+}
+
+/// The flush strategy a pool in /dev/shm would get (`PLINIUS_FLUSH` first),
+/// or why there is none.
+pub fn shm_strategy() -> String {
+    let shm = std::path::Path::new("/dev/shm");
+    match ptm::FlushStrategy::from_env() {
+        Ok(Some(s)) => format!("{s} (from PLINIUS_FLUSH)"),
+        Err(e) => format!("invalid PLINIUS_FLUSH: {e}"),
+        Ok(None) if !shm.is_dir() => "no /dev/shm".to_string(),
+        Ok(None) => {
+            let s = ptm::flush::auto_strategy(shm, false);
+            let why = if ptm::flush::is_tmpfs(shm) {
+                "tmpfs: emulated PM"
+            } else {
+                "not tmpfs"
+            };
+            format!("{s} ({why})")
+        }
+    }
+}
+
+/// Prints the version, the hardware threads, the CPU features and the flush
+/// strategy a pool in /dev/shm would use.
 pub fn run() -> anyhow::Result<()> {
     println!("plinius {}", env!("CARGO_PKG_VERSION"));
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("hardware threads: {threads}");
-    for (name, present) in cpu_features() {
+    for (name, present) in cpu_features().into_iter().chain(flush_features()) {
         println!("  {name:<11} {}", if present { "yes" } else { "no" });
     }
+    println!("PM flush for a pool in /dev/shm: {}", shm_strategy());
     Ok(())
 }
