@@ -41,6 +41,10 @@ enum Command {
     Export(plinius::export::ExportArgs),
     /// A pool's header, state, sizes, mirror mode, iteration, import status (no secrets).
     Inspect(plinius::inspect::InspectArgs),
+    /// Crash resilience: SIGKILL training N times, resume, compare with an uninterrupted run (Fig. 9).
+    CrashTest(plinius::crashtest::CrashTestArgs),
+    /// Training on a spot instance: replay a price or availability trace, killing and resuming (Fig. 10).
+    Spot(plinius::spot::SpotArgs),
 }
 
 #[derive(Subcommand)]
@@ -69,6 +73,8 @@ fn main() -> std::process::ExitCode {
         Command::Train(a) => plinius::train::run(a),
         Command::Export(a) => plinius::export::run_export(a),
         Command::Inspect(a) => plinius::inspect::run(a),
+        Command::CrashTest(a) => plinius::crashtest::run(a),
+        Command::Spot(a) => plinius::spot::run(a),
         Command::Bench(BenchCommand::Train(a)) => plinius::benchtrain::run(a),
     };
     match result {

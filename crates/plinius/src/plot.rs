@@ -57,6 +57,8 @@ pub struct LineChart {
     pub series: Vec<Series>,
     /// Image size in pixels.
     pub size: (u32, u32),
+    /// Draw a marker on every point (turn off for long series).
+    pub markers: bool,
 }
 
 impl Default for LineChart {
@@ -69,6 +71,7 @@ impl Default for LineChart {
             y_from_zero: true,
             series: Vec::new(),
             size: (1000, 650),
+            markers: true,
         }
     }
 }
@@ -194,6 +197,9 @@ impl LineChart {
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3))
                 });
+            if !self.markers {
+                continue;
+            }
             chart
                 .draw_series(
                     s.points
@@ -325,6 +331,148 @@ impl BarChart {
     }
 }
 
+/// One panel of a [`PanelChart`]: its own y axis and series.
+#[derive(Clone, Debug)]
+pub struct Panel {
+    /// Y axis label.
+    pub y_label: String,
+    /// The lines.
+    pub series: Vec<Series>,
+    /// Relative height (panels share the image height in these proportions).
+    pub weight: u32,
+    /// Draw a marker on every point.
+    pub markers: bool,
+    /// Start the y axis at 0.
+    pub y_from_zero: bool,
+}
+
+impl Default for Panel {
+    fn default() -> Self {
+        Panel {
+            y_label: String::new(),
+            series: Vec::new(),
+            weight: 1,
+            markers: false,
+            y_from_zero: true,
+        }
+    }
+}
+
+/// Panels stacked vertically over one shared x axis (e.g. a loss curve over an
+/// on/off state curve).
+#[derive(Clone, Debug)]
+pub struct PanelChart {
+    /// Title above the panels.
+    pub title: String,
+    /// X axis label (drawn under the last panel).
+    pub x_label: String,
+    /// The panels, top first.
+    pub panels: Vec<Panel>,
+    /// Image size in pixels.
+    pub size: (u32, u32),
+}
+
+impl Default for PanelChart {
+    fn default() -> Self {
+        PanelChart {
+            title: String::new(),
+            x_label: String::new(),
+            panels: Vec::new(),
+            size: (1000, 700),
+        }
+    }
+}
+
+impl PanelChart {
+    /// Draws the chart into a PNG file.
+    pub fn save_png(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let all = || {
+            self.panels
+                .iter()
+                .flat_map(|p| p.series.iter().flat_map(|s| s.points.iter()))
+        };
+        let Some((x0, x1)) = bounds(all().map(|p| p.0)) else {
+            bail!("{}: nothing to plot", path.display());
+        };
+        let pad = if x1 > x0 { 0.01 * (x1 - x0) } else { 1.0 };
+        let root = BitMapBackend::new(path, self.size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
+        let root = root
+            .titled(&self.title, ("sans-serif", 26))
+            .map_err(|e| plot_err(path, e))?;
+        let total: u32 = self.panels.iter().map(|p| p.weight.max(1)).sum();
+        let height = root.dim_in_pixel().1;
+        let mut rest = root;
+        let n = self.panels.len();
+        for (i, p) in self.panels.iter().enumerate() {
+            let area = if i + 1 == n {
+                rest.clone()
+            } else {
+                let h = height * p.weight.max(1) / total;
+                let (top, bottom) = rest.split_vertically(h);
+                rest = bottom;
+                top
+            };
+            let (y0, y1) = bounds(p.series.iter().flat_map(|s| s.points.iter().map(|q| q.1)))
+                .unwrap_or((0.0, 1.0));
+            let y1 = if y1 <= y0 { y0 + 1.0 } else { y1 };
+            let ylo = if p.y_from_zero {
+                0f64.min(y0)
+            } else {
+                y0 - 0.05 * (y1 - y0)
+            };
+            let yhi = y1 + 0.08 * (y1 - ylo);
+            let last = i + 1 == n;
+            let mut chart = ChartBuilder::on(&area)
+                .margin(15)
+                .x_label_area_size(if last { 50 } else { 20 })
+                .y_label_area_size(75)
+                .build_cartesian_2d((x0 - pad)..(x1 + pad), ylo..yhi)
+                .map_err(|e| plot_err(path, e))?;
+            let mut mesh = chart.configure_mesh();
+            mesh.y_desc(&p.y_label)
+                .axis_desc_style(("sans-serif", 20))
+                .label_style(("sans-serif", 16))
+                .y_labels(if p.weight <= 1 { 3 } else { 8 });
+            if last {
+                mesh.x_desc(&self.x_label);
+            }
+            mesh.draw().map_err(|e| plot_err(path, e))?;
+            for (si, s) in p.series.iter().enumerate() {
+                let c = palette(si + 3 * i);
+                chart
+                    .draw_series(LineSeries::new(s.points.iter().copied(), c.stroke_width(2)))
+                    .map_err(|e| plot_err(path, e))?
+                    .label(s.name.clone())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3))
+                    });
+                if p.markers {
+                    chart
+                        .draw_series(
+                            s.points
+                                .iter()
+                                .map(|&(x, y)| Circle::new((x, y), 3, c.filled())),
+                        )
+                        .map_err(|e| plot_err(path, e))?;
+                }
+            }
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 16))
+                .position(SeriesLabelPosition::UpperRight)
+                .draw()
+                .map_err(|e| plot_err(path, e))?;
+        }
+        rest.present()
+            .map_err(|e| plot_err(path, e))
+            .with_context(|| format!("writing {}", path.display()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,6 +512,37 @@ mod tests {
             .unwrap();
             assert!(is_png(&b));
         }
+        let pc = d.path().join("p.png");
+        PanelChart {
+            title: "panels".into(),
+            x_label: "x".into(),
+            panels: vec![
+                Panel {
+                    series: vec![Series::new(
+                        "loss",
+                        vec![(0.0, 2.0), (1.0, 1.0), (3.0, 0.5)],
+                    )],
+                    weight: 3,
+                    ..Default::default()
+                },
+                Panel {
+                    series: vec![Series::new(
+                        "up",
+                        vec![(0.0, 1.0), (2.0, 1.0), (2.0, 0.0), (3.0, 0.0)],
+                    )],
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        }
+        .save_png(&pc)
+        .unwrap();
+        assert!(is_png(&pc));
+        assert!(
+            PanelChart::default()
+                .save_png(d.path().join("e2.png"))
+                .is_err()
+        );
         let empty = LineChart::default().save_png(d.path().join("e.png"));
         assert!(empty.is_err());
     }
