@@ -110,25 +110,37 @@ pub struct TrainOutcome {
     pub mirrors: u64,
 }
 
-/// Opens the loss CSV, keeping the rows of iterations up to `upto` (those the
-/// mirror holds) and dropping later ones (trained, then lost in a crash).
-fn open_loss_csv(path: &Path, upto: u64) -> Result<std::fs::File> {
+/// Opens the loss CSV for appending, keeping the rows of iterations up to
+/// `upto` (those the mirror holds) and dropping later ones (trained, then lost
+/// in a crash) and a last row cut short by a kill. A crash between a
+/// mirror-out and the write of its row loses that row: it is written again
+/// from the mirror (`upto_loss`, the loss of iteration `upto`; time unknown,
+/// `nan`). The file is replaced atomically (temporary file, rename).
+fn open_loss_csv(path: &Path, upto: u64, upto_loss: f32) -> Result<std::fs::File> {
     let mut kept = String::from("iteration,loss,ms\n");
+    let mut last = 0;
     if path.exists() {
         let old = std::fs::read_to_string(path)
             .with_context(|| format!("{}: cannot read", path.display()))?;
-        for line in old.lines().skip(1) {
+        // Only lines with their line end are complete.
+        let complete = old.rfind('\n').map_or("", |i| &old[..=i]);
+        for line in complete.lines().skip(1) {
             let Some(it) = line.split(',').next().and_then(|s| s.parse::<u64>().ok()) else {
                 continue;
             };
-            // A line cut by a crash has fewer than three fields.
             if it <= upto && line.split(',').count() == 3 {
                 kept.push_str(line);
                 kept.push('\n');
+                last = last.max(it);
             }
         }
     }
-    std::fs::write(path, &kept).with_context(|| format!("{}: cannot write", path.display()))?;
+    if upto > 0 && last < upto {
+        kept.push_str(&format!("{upto},{upto_loss},nan\n"));
+    }
+    let tmp = crate::ckpt::tmp_path(path);
+    std::fs::write(&tmp, &kept).with_context(|| format!("{}: cannot write", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot replace", path.display()))?;
     std::fs::OpenOptions::new()
         .append(true)
         .open(path)
@@ -208,7 +220,7 @@ pub fn train(a: &TrainArgs, log: &mut dyn FnMut(&str)) -> Result<TrainOutcome> {
         }
     };
     let mut csv = match &a.loss_csv {
-        Some(p) => Some((open_loss_csv(p, start)?, p.clone())),
+        Some(p) => Some((open_loss_csv(p, start, job.enclave.loss())?, p.clone())),
         None => None,
     };
     if start >= target {
@@ -245,7 +257,8 @@ pub fn train(a: &TrainArgs, log: &mut dyn FnMut(&str)) -> Result<TrainOutcome> {
         let ms = last.elapsed().as_secs_f64() * 1e3;
         last = Instant::now();
         if let Some((f, p)) = &mut csv
-            && let Err(e) = writeln!(f, "{},{},{ms:.2}", r.iteration, r.loss)
+            // One write per row, so a kill cuts at most the row in flight.
+            && let Err(e) = f.write_all(format!("{},{},{ms:.2}\n", r.iteration, r.loss).as_bytes())
         {
             csv_err = Some(anyhow::anyhow!("{}: write failed: {e}", p.display()));
             return ControlFlow::Break(());
