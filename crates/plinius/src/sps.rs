@@ -56,8 +56,25 @@ pub struct SpsPoint {
     pub swaps_per_tx: u64,
     /// Transactions completed.
     pub txs: u64,
-    /// Measured throughput.
+    /// Measured throughput (wall clock).
     pub swaps_per_us: f64,
+    /// Share of one CPU the benchmark thread got while measuring (1.0 on an
+    /// idle machine; lower when other processes compete for the cores).
+    pub cpu_share: f64,
+}
+
+/// CPU time consumed by the calling thread.
+pub fn thread_cpu_time() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the valid timespec we pass.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    if r != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
 /// xorshift64* — cheap, good enough to pick array slots.
@@ -102,16 +119,18 @@ pub fn init_array<B: ptm::PmBackend>(pool: &Pool<B>, len: u64) -> Result<SpsArra
     Ok(SpsArray { off, len })
 }
 
-/// Runs transactions of `n` random swaps for `dur`; returns (transactions, elapsed).
+/// Runs transactions of `n` random swaps for `dur`; returns (transactions,
+/// elapsed wall time, thread CPU time).
 pub fn measure<B: ptm::PmBackend>(
     pool: &Pool<B>,
     arr: SpsArray,
     n: u64,
     dur: Duration,
     seed: u64,
-) -> Result<(u64, Duration)> {
+) -> Result<(u64, Duration, Duration)> {
     let mut rng = Rng(seed | 1);
     let check_every = (4096 / n.max(1)).max(1);
+    let cpu0 = thread_cpu_time();
     let start = Instant::now();
     let mut txs = 0u64;
     loop {
@@ -131,7 +150,8 @@ pub fn measure<B: ptm::PmBackend>(
             break;
         }
     }
-    Ok((txs, start.elapsed()))
+    let wall = start.elapsed();
+    Ok((txs, wall, thread_cpu_time().saturating_sub(cpu0)))
 }
 
 /// Checks the array is still a permutation of 0..len (and its sum).
@@ -216,17 +236,19 @@ pub fn run_points(args: &SpsArgs) -> Result<Vec<SpsPoint>> {
             args.seed ^ 0xABCD,
         )?;
         for &n in &args.swaps {
-            let (txs, el) = measure(&pool, arr, n, dur, args.seed.wrapping_add(n))?;
+            let (txs, el, cpu) = measure(&pool, arr, n, dur, args.seed.wrapping_add(n))?;
             let p = SpsPoint {
                 flush,
                 swaps_per_tx: n,
                 txs,
                 swaps_per_us: (txs * n) as f64 / (el.as_secs_f64() * 1e6),
+                cpu_share: cpu.as_secs_f64() / el.as_secs_f64(),
             };
             eprintln!(
-                "  {flush:<10} N={n:<5} {:>8.3} swaps/µs  ({txs} transactions in {:.2} s)",
+                "  {flush:<10} N={n:<5} {:>8.3} swaps/µs  ({txs} transactions in {:.2} s, {:.0}% of a CPU)",
                 p.swaps_per_us,
-                el.as_secs_f64()
+                el.as_secs_f64(),
+                100.0 * p.cpu_share
             );
             points.push(p);
         }
@@ -318,6 +340,13 @@ pub fn run(args: SpsArgs) -> Result<()> {
     let points = run_points(&args)?;
     println!("swaps/µs (single thread)");
     print!("{}", table(&points));
+    let share = points.iter().map(|p| p.cpu_share).fold(1.0, f64::min);
+    if share < 0.9 {
+        println!(
+            "note: the benchmark thread got as little as {:.0}% of a CPU: the machine is loaded and these figures are low",
+            100.0 * share
+        );
+    }
     if let Some(c) = &args.csv {
         write_csv(c, &points)?;
         eprintln!("wrote {}", c.display());
@@ -342,7 +371,7 @@ mod tests {
         )
         .unwrap();
         let arr = init_array(&pool, 1000).unwrap();
-        let (txs, _) = measure(&pool, arr, 16, Duration::from_millis(20), 7).unwrap();
+        let (txs, _, _) = measure(&pool, arr, 16, Duration::from_millis(20), 7).unwrap();
         assert!(txs > 0);
         check_permutation(&pool, arr).unwrap();
         // A broken array is detected.
@@ -353,6 +382,7 @@ mod tests {
             swaps_per_tx: 16,
             txs: 1,
             swaps_per_us: 9.5,
+            cpu_share: 1.0,
         }];
         let t = table(&pts);
         assert!(t.contains("clwb") && t.contains("9.500"), "{t}");
