@@ -481,6 +481,26 @@ mod tests {
     }
 
     #[test]
+    fn copy_persist_copies_any_alignment_and_length() {
+        let src: Vec<u8> = (0..1000u32).map(|i| (i * 7 + 3) as u8).collect();
+        for s in FlushStrategy::ALL.into_iter().filter(|s| s.supported()) {
+            for (dst_off, len) in [(0, 1000), (1, 999), (63, 130), (64, 64), (5, 3), (100, 0)] {
+                let mut dst = vec![0u8; 1200];
+                // SAFETY: dst has room for dst_off + len bytes; no overlap with src.
+                unsafe { copy_persist(s, dst.as_mut_ptr().add(dst_off), &src[..len]) };
+                fence(s);
+                assert_eq!(
+                    &dst[dst_off..dst_off + len],
+                    &src[..len],
+                    "{s} {dst_off} {len}"
+                );
+                assert!(dst[..dst_off].iter().all(|b| *b == 0));
+                assert!(dst[dst_off + len..].iter().all(|b| *b == 0));
+            }
+        }
+    }
+
+    #[test]
     fn dev_shm_is_tmpfs_when_present() {
         let p = Path::new("/dev/shm");
         if p.exists() {

@@ -993,6 +993,16 @@ impl RawWriter<'_> {
         self.backend.fence();
     }
 
+    /// Copies `src` to `[off, off + src.len())` and starts persisting it (like
+    /// `bytes_mut` + copy + `persist`, but with non-temporal stores where the
+    /// back-end has them: the fastest way to put a large buffer on PM).
+    /// Persistent after the next [`fence`](RawWriter::fence).
+    pub fn write_persist(&mut self, off: u64, src: &[u8]) -> Result<()> {
+        let o = self.check(off, src.len())?;
+        self.backend.write_persist(self.off + o, src);
+        Ok(())
+    }
+
     /// Stores an aligned u64 with one 8-byte store (failure-atomic once
     /// persisted): for selector words.
     pub fn store_u64(&mut self, off: u64, v: u64) -> Result<()> {

@@ -316,6 +316,8 @@ fn raw_region_writes_persist_only_when_persisted_and_fenced() {
         w.bytes_mut(0, 4).unwrap().copy_from_slice(b"done");
         w.persist(0, 4).unwrap();
         w.fence();
+        w.write_persist(300, &[9u8; 200]).unwrap();
+        w.fence();
         w.bytes_mut(1000, 4).unwrap().copy_from_slice(b"lost");
         w.store_u64(2048, 7).unwrap();
     }
@@ -323,6 +325,7 @@ fn raw_region_writes_persist_only_when_persisted_and_fenced() {
     let img = pool.backend().persisted_image();
     let rec = Pool::from_backend(SimPm::from_image(&img)).unwrap();
     assert_eq!(&rec.raw()[..4], b"done");
+    assert!(rec.raw()[300..500].iter().all(|b| *b == 9));
     assert_eq!(&rec.raw()[1000..1004], &[0; 4]);
     assert_eq!(&rec.raw()[2048..2056], &[0; 8]);
 }
