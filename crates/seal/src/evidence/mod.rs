@@ -19,6 +19,8 @@
 pub mod sim;
 #[cfg(feature = "snp")]
 pub mod snp;
+#[cfg(feature = "tdx")]
+pub mod tdx;
 pub mod tsm;
 
 use aws_lc_rs::digest;
@@ -187,6 +189,11 @@ pub struct Policy {
     /// The VCEK/VLEK certificate (DER) of the SEV-SNP chip, when the report
     /// does not carry it in its auxblob.
     pub snp_vek_der: Option<Vec<u8>>,
+    /// Intel collateral (JSON) for TDX quotes (feature `tdx`).
+    pub tdx_collateral_json: Option<Vec<u8>>,
+    /// Verification time for certificate and collateral validity, seconds
+    /// since the Unix epoch (default: now).
+    pub now_unix: Option<u64>,
 }
 
 /// Evidence that passed verification.
@@ -216,8 +223,9 @@ pub trait EvidenceVerifier {
 /// measurement and the report data. Simulated evidence is refused unless
 /// `policy.allow_sim` is set and the platform key is pinned. configfs-tsm
 /// evidence goes to [`tsm::TsmVerifier`]: SEV-SNP reports are verified up to
-/// AMD's root (feature `snp`); TDX quotes are refused, as this build has no
-/// TDX quote verifier, and report fields alone prove nothing.
+/// AMD's root (feature `snp`, default), TDX quotes up to Intel's root with
+/// the policy's collateral (feature `tdx`); a report no compiled-in verifier
+/// can check is refused: report fields alone prove nothing.
 pub fn verify(
     evidence: &Evidence,
     expected_measurement: &Measurement,
@@ -247,6 +255,8 @@ pub fn verify(
         }
         Evidence::Tsm(_) => tsm::TsmVerifier {
             snp_vek_der: policy.snp_vek_der.clone(),
+            tdx_collateral_json: policy.tdx_collateral_json.clone(),
+            now_unix: policy.now_unix,
         }
         .verify(evidence, expected_measurement, expected_report_data),
     }

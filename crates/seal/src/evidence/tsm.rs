@@ -261,13 +261,18 @@ impl EvidenceProvider for TsmProvider {
 /// - `sev_guest`: with the `snp` feature (default), the report's signature
 ///   chain up to AMD's root (see [`super::snp`]); the VCEK comes from
 ///   `snp_vek_der` or the evidence's auxblob.
-/// - `tdx_guest` (and `sev_guest` without the `snp` feature): this build has
-///   no verifier, so the evidence is rejected with an error saying so: an
-///   unverified report proves nothing.
+/// - `tdx_guest`: with the `tdx` feature (not default), the quote's chain up
+///   to Intel's root against the verifier's collateral (see `evidence::tdx`).
+/// - otherwise this build has no verifier for the report, so the evidence is
+///   rejected with an error saying so: an unverified report proves nothing.
 #[derive(Clone, Debug, Default)]
 pub struct TsmVerifier {
     /// The chip's VCEK/VLEK certificate (DER) for SEV-SNP reports.
     pub snp_vek_der: Option<Vec<u8>>,
+    /// Intel collateral (JSON) for TDX quotes (feature `tdx`).
+    pub tdx_collateral_json: Option<Vec<u8>>,
+    /// Verification time, seconds since the Unix epoch (default: now).
+    pub now_unix: Option<u64>,
 }
 
 impl EvidenceVerifier for TsmVerifier {
@@ -288,6 +293,33 @@ impl EvidenceVerifier for TsmVerifier {
         #[cfg(feature = "snp")]
         if ev.provider == "sev_guest" {
             super::snp::verify_snp(&ev.outblob, &ev.auxblob, self.snp_vek_der.as_deref())?;
+            return Ok(Verified {
+                backend: evidence.backend(),
+                measurement: *expected_measurement,
+                simulated: false,
+            });
+        }
+        #[cfg(feature = "tdx")]
+        if ev.provider == "tdx_guest" {
+            let collateral = self.tdx_collateral_json.as_deref().ok_or_else(|| {
+                SealError::Evidence(
+                    "TDX quote: verification needs Intel collateral (PCK CRL, TCB info, QE \
+                     identity) for the platform; none was supplied"
+                        .into(),
+                )
+            })?;
+            let now = self.now_unix.unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs())
+            });
+            let (mr_td, verified_rd) = super::tdx::verify_tdx(&ev.outblob, collateral, now)?;
+            check_fields(
+                &mr_td,
+                expected_measurement,
+                &verified_rd,
+                expected_report_data,
+            )?;
             return Ok(Verified {
                 backend: evidence.backend(),
                 measurement: *expected_measurement,
