@@ -1,12 +1,12 @@
 //! Feeds arbitrary bytes to the pool opener: as a whole pool file (through the
-//! file back-end and `inspect_file`), as a memory image, and as the contents of
-//! main behind a valid header (to reach recovery and the heap checks). Opening
+//! file back-end and `inspect_file`), as a memory image, and as byte patches
+//! to a valid pool image (to reach recovery and the heap checks). Opening
 //! must return a pool or an error, never panic; an opened pool must survive a
 //! few transactions.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ptm::layout::{HEADER_LEN, MAGIC, PoolState, STATE_OFF, encode_static};
+use ptm::layout::HEADER_LEN;
 use ptm::{MemBackend, Pool, PoolOptions, PtmError};
 use std::io::Write;
 
@@ -63,28 +63,41 @@ fuzz_target!(|data: &[u8]| {
         exercise(&pool, data);
     }
 
-    // 3. The bytes as main (and back) behind a valid header.
-    if data.len() < 2 {
-        return;
-    }
-    let main_len = (data.len() - 1).div_ceil(4096).max(1) * 4096;
-    let mut img = vec![0u8; HEADER_LEN + 2 * main_len];
-    encode_static(&mut img[..HEADER_LEN], main_len as u64, 0);
-    img[..8].copy_from_slice(&MAGIC);
-    let state =
-        [PoolState::Idle, PoolState::Mutating, PoolState::Copying][usize::from(data[0] % 3)];
-    img[STATE_OFF..STATE_OFF + 8].copy_from_slice(&state.word().to_le_bytes());
-    let body = &data[1..];
-    img[HEADER_LEN..HEADER_LEN + body.len()].copy_from_slice(body);
-    let back = HEADER_LEN + main_len;
-    img[back..back + body.len()].copy_from_slice(body);
-    if data[0] & 4 != 0 {
-        // Let the heap metadata be well formed so the walk goes further.
-        img[HEADER_LEN..HEADER_LEN + 8].copy_from_slice(b"PTMHEAP1");
-        img[HEADER_LEN + 8..HEADER_LEN + 16].copy_from_slice(&1024u64.to_le_bytes());
-        img[HEADER_LEN + 16..HEADER_LEN + 24].copy_from_slice(&(main_len as u64).to_le_bytes());
+    // 3. The bytes as patches to a valid pool image (with a few blocks
+    //    allocated): (offset: u16, value: u8) triples, so damage reaches the
+    //    state word, the heap metadata, the block headers and the roots.
+    let base = valid_image();
+    let mut img = base.to_vec();
+    for p in data.chunks_exact(3) {
+        let off = usize::from(u16::from_le_bytes([p[0], p[1]])) % img.len();
+        img[off] = p[2];
     }
     if let Ok(pool) = Pool::from_backend(MemBackend::from_bytes(&img)) {
-        exercise(&pool, body);
+        exercise(&pool, data);
     }
 });
+
+fn valid_image() -> &'static [u8] {
+    static IMG: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    IMG.get_or_init(|| {
+        let main = 16 << 10;
+        let pool = Pool::format(
+            MemBackend::new(HEADER_LEN + 2 * main + 4096, ptm::FlushStrategy::None),
+            ptm::PoolSize {
+                main: main as u64,
+                raw: 4096,
+            },
+        )
+        .expect("format");
+        pool.write(|tx| {
+            let a = tx.alloc(100)?;
+            let b = tx.alloc(3000)?;
+            let c = tx.alloc(500)?;
+            tx.set_root(0, a)?;
+            tx.set_root(1, c)?;
+            tx.free(b)
+        })
+        .expect("setup");
+        pool.into_backend().bytes().to_vec()
+    })
+}
