@@ -346,6 +346,17 @@ pub fn run(args: SpsArgs) -> Result<()> {
             "note: the benchmark thread got as little as {:.0}% of a CPU: the machine is loaded and these figures are low",
             100.0 * share
         );
+        println!(
+            "swaps per µs of the thread's own CPU time (an estimate for an idle machine; cache and memory contention remain)"
+        );
+        let per_cpu: Vec<SpsPoint> = points
+            .iter()
+            .map(|p| SpsPoint {
+                swaps_per_us: p.swaps_per_us / p.cpu_share.max(1e-9),
+                ..*p
+            })
+            .collect();
+        print!("{}", table(&per_cpu));
     }
     if let Some(c) = &args.csv {
         write_csv(c, &points)?;
