@@ -11,14 +11,21 @@ fn bench_seal_writes_table_and_csv() {
         .arg(&csv)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     for row in ["4 KiB", "1 MiB", "64 MiB", "chunked-nt"] {
         assert!(stdout.contains(row), "{row} missing from\n{stdout}");
     }
     let text = std::fs::read_to_string(&csv).unwrap();
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("api,size_bytes,seal_gbps,open_gbps"));
+    assert_eq!(
+        lines.next(),
+        Some("api,size_bytes,seal_gbps_median,seal_gbps_best,open_gbps_median,open_gbps_best")
+    );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 6);
     for r in &rows {
