@@ -121,6 +121,9 @@ pub const MAX_RECORDS_PER_SEAL_KEY: u64 = 1 << 32;
 /// draw independent fixed fields, so nonces repeat only if two 64-bit random
 /// values collide. One `SealKey` seals at most [`MAX_RECORDS_PER_SEAL_KEY`]
 /// records, then refuses (prepare a new one).
+///
+/// The key schedule lives in an aws-lc `EVP_AEAD_CTX`, freed with
+/// `OPENSSL_free`, which clears the allocation.
 pub struct SealKey {
     aead: LessSafeKey,
     fingerprint: String,
