@@ -68,12 +68,48 @@ impl SharedMut {
     }
 }
 
+/// A read-only operand: a slice, or a region of a [`SharedMut`] buffer that
+/// other threads write elsewhere (a `&[f32]` over it would alias their writes).
+#[derive(Clone, Copy)]
+pub(crate) struct Src {
+    ptr: *const f32,
+    len: usize,
+}
+
+impl From<&[f32]> for Src {
+    fn from(s: &[f32]) -> Self {
+        Src {
+            ptr: s.as_ptr(),
+            len: s.len(),
+        }
+    }
+}
+
+impl From<&Vec<f32>> for Src {
+    fn from(s: &Vec<f32>) -> Self {
+        Src {
+            ptr: s.as_ptr(),
+            len: s.len(),
+        }
+    }
+}
+
+impl From<SharedMut> for Src {
+    fn from(s: SharedMut) -> Self {
+        Src {
+            ptr: s.ptr,
+            len: s.len,
+        }
+    }
+}
+
 /// `dst = (accumulate ? dst : 0) + lhs * rhs` for an `m x k` lhs and a `k x n`
 /// rhs, through a [`SharedMut`].
 ///
 /// # Safety
 /// The elements of `dst` touched by the `m x n` view must not be accessed by any
-/// other thread during the call, and `dst`'s buffer must still be borrowed.
+/// other thread during the call, the elements of `lhs` and `rhs` read must not
+/// be written during the call, and all three buffers must still be borrowed.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn gemm_shared(
     m: usize,
@@ -82,17 +118,18 @@ pub(crate) unsafe fn gemm_shared(
     dst: SharedMut,
     d: Strided,
     accumulate: bool,
-    lhs: &[f32],
+    lhs: impl Into<Src>,
     l: Strided,
-    rhs: &[f32],
+    rhs: impl Into<Src>,
     r: Strided,
 ) {
+    let (lhs, rhs) = (lhs.into(), rhs.into());
     if m == 0 || n == 0 {
         return;
     }
     assert!(d.end(m, n) <= dst.len, "gemm: dst out of bounds");
-    assert!(l.end(m, k) <= lhs.len(), "gemm: lhs out of bounds");
-    assert!(r.end(k, n) <= rhs.len(), "gemm: rhs out of bounds");
+    assert!(l.end(m, k) <= lhs.len, "gemm: lhs out of bounds");
+    assert!(r.end(k, n) <= rhs.len, "gemm: rhs out of bounds");
     if k == 0 {
         if !accumulate {
             for i in 0..m {
@@ -116,10 +153,10 @@ pub(crate) unsafe fn gemm_shared(
             d.cs as isize,
             d.rs as isize,
             accumulate,
-            lhs.as_ptr().add(l.offset),
+            lhs.ptr.add(l.offset),
             l.cs as isize,
             l.rs as isize,
-            rhs.as_ptr().add(r.offset),
+            rhs.ptr.add(r.offset),
             r.cs as isize,
             r.rs as isize,
             1.0f32,

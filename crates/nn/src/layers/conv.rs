@@ -11,13 +11,11 @@
 //! `dW += delta[M, chunk] * cols^T` and `dcols = W^T * delta[M, chunk]`, then col2im.
 //! A 1x1, stride-1, unpadded convolution uses its input as the column matrix.
 
-use rayon::prelude::*;
-
 use super::{Ctx, Params, Workspace};
 use crate::activation::{bias_activate, gradient_sum};
 use crate::cfg::{Activation, ConvConfig, LayerSpec};
 use crate::im2col::{ConvGeom, col2im, im2col};
-use crate::kernels::{SharedMut, Strided, gemm, gemm_shared};
+use crate::kernels::{SharedMut, Strided, gemm_shared};
 use crate::rng::InitRng;
 
 /// Column-matrix elements one chunk aims for (`K * nb * N`): 1 MiB of f32.
@@ -33,6 +31,8 @@ pub(crate) struct Conv {
     pub nb: usize,
     /// Per-chunk partial weight gradients.
     parts: Vec<f32>,
+    /// Per-chunk partial bias gradients (layers without batch norm).
+    bias_parts: Vec<f32>,
 }
 
 impl Conv {
@@ -60,6 +60,7 @@ impl Conv {
             params: Params::new(weights, c.filters, c.batch_normalize),
             nb,
             parts: vec![0.0; nchunks * k * c.filters],
+            bias_parts: Vec::new(),
         }
     }
 
@@ -152,42 +153,39 @@ impl Conv {
         let g = self.geom;
         let (m, k, n) = (self.filters, g.k(), g.n());
         let act = self.act;
-        // delta w.r.t. the pre-activation (and pre-normalisation) values.
+        // delta w.r.t. the pre-activation (and pre-normalisation) values. With
+        // batch norm this needs whole-channel sums first; without, the
+        // activation gradient and the bias sums are done per chunk below,
+        // while the chunk's delta is in cache.
+        let bn = self.params.bn.is_some();
         if let Some(bnorm) = &mut self.params.bn {
             bnorm.backward(out, delta, &mut self.params.bias_updates, act, ctx);
-        } else {
-            let len = b * n;
-            let sums: Vec<f32> = if ctx.threads <= 1 {
-                delta
-                    .chunks_mut(len)
-                    .zip(out.chunks(len))
-                    .map(|(d, y)| gradient_sum(d, y, act))
-                    .collect()
-            } else {
-                ctx.pool.install(|| {
-                    delta
-                        .par_chunks_mut(len)
-                        .zip(out.par_chunks(len))
-                        .map(|(d, y)| gradient_sum(d, y, act))
-                        .collect()
-                })
-            };
-            for (u, s) in self.params.bias_updates.iter_mut().zip(sums) {
-                *u += s;
-            }
         }
         let nchunks = self.chunks(b);
         let nb = self.nb;
         let threads = ws.len().min(nchunks).max(1);
         let weights = &self.params.weights;
-        let delta: &[f32] = delta;
+        let delta = SharedMut::new(delta);
         let parts = SharedMut::new(&mut self.parts);
+        self.bias_parts.resize(nchunks * m, 0.0);
+        let bias_parts = SharedMut::new(&mut self.bias_parts);
         let prev = prev_delta.map(SharedMut::new);
         let hw = g.h * g.w;
         ctx.for_threads(&mut ws[..threads], |t, w| {
             for chunk in (t * nchunks / threads)..((t + 1) * nchunks / threads) {
                 let b0 = chunk * nb;
                 let cnt = nb.min(b - b0);
+                if !bn {
+                    // SAFETY: this chunk's bias partials are its own.
+                    let sums = unsafe { bias_parts.slice(chunk * m, m) };
+                    for (f, s) in sums.iter_mut().enumerate() {
+                        let at = f * b * n + b0 * n;
+                        // SAFETY: columns [b0*n, (b0+cnt)*n) of each row of
+                        // delta belong to this chunk only.
+                        let d = unsafe { delta.slice(at, cnt * n) };
+                        *s = gradient_sum(d, &out[at..at + cnt * n], act);
+                    }
+                }
                 let d = Strided {
                     offset: b0 * n,
                     rs: b * n,
@@ -213,7 +211,9 @@ impl Conv {
                         },
                     )
                 };
-                // SAFETY: chunk `chunk` owns part [chunk*m*k, (chunk+1)*m*k).
+                // SAFETY: chunk `chunk` owns part [chunk*m*k, (chunk+1)*m*k)
+                // and reads only its own columns of delta, which no other
+                // thread writes.
                 unsafe {
                     gemm_shared(
                         m,
@@ -256,18 +256,23 @@ impl Conv {
                         );
                     }
                 } else {
-                    gemm(
-                        k,
-                        cnt * n,
-                        m,
-                        &mut w.dcols,
-                        Strided::row_major(0, cnt * n),
-                        false,
-                        weights,
-                        w_t,
-                        delta,
-                        d,
-                    );
+                    let dcols = SharedMut::new(&mut w.dcols);
+                    // SAFETY: `dcols` is this thread's scratch; delta columns
+                    // read are this chunk's own.
+                    unsafe {
+                        gemm_shared(
+                            k,
+                            cnt * n,
+                            m,
+                            dcols,
+                            Strided::row_major(0, cnt * n),
+                            false,
+                            weights,
+                            w_t,
+                            delta,
+                            d,
+                        );
+                    }
                     // SAFETY: the planes of images b0..b0+cnt of each channel
                     // belong to this chunk only.
                     col2im(&g, &mut w.dcols, cnt, |c| unsafe {
@@ -276,6 +281,13 @@ impl Conv {
                 }
             }
         });
+        if !bn {
+            for sums in self.bias_parts.chunks(m).take(nchunks) {
+                for (u, s) in self.params.bias_updates.iter_mut().zip(sums) {
+                    *u += s;
+                }
+            }
+        }
         // Sum the partial weight gradients in chunk order.
         let mk = m * k;
         let parts = &self.parts;
