@@ -761,3 +761,45 @@ fn provisioned_bundle_flow_then_restart_needs_no_keys() {
     assert!(err.contains("model.sealed"), "{err}");
     assert!(!e.path("x.weights").exists());
 }
+
+/// `plinius demo`, shortened: the whole flow, with its own SIGKILL and resume.
+#[test]
+fn demo_runs_end_to_end_with_a_kill_and_a_resume() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_plinius"))
+        .args(["demo", "--iterations", "24", "--kill-at", "8", "--dir"])
+        .arg(dir.path())
+        .current_dir(&root)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for want in [
+        "[8/8]",
+        "CRASH: the demo SIGKILLed the training process",
+        "resumed from iteration",
+        "test accuracy:",
+        "nothing lost",
+    ] {
+        assert!(stdout.contains(want), "{want}: {stdout}");
+    }
+    let acc: f64 = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("test accuracy:"))
+        .and_then(|s| s.split('%').next()?.trim().parse().ok())
+        .unwrap();
+    assert!(acc > 30.0, "{stdout}");
+    // The owner's model opened, with the sealed files next to it.
+    for f in [
+        "mnist5.weights",
+        "model.sealed",
+        "mnist5.pool",
+        "train.sealed",
+        "loss.csv",
+    ] {
+        assert!(dir.path().join(f).exists(), "{f}");
+    }
+}
