@@ -7,6 +7,7 @@
 mod confidentiality;
 mod crash;
 mod keys;
+mod mnist5;
 mod perf;
 mod resume;
 mod tamper;
