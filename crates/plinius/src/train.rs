@@ -307,3 +307,38 @@ pub fn run(a: TrainArgs) -> Result<()> {
     train(&a, &mut |s| println!("{s}"))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loss_csv_keeps_the_mirrored_rows_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("loss.csv");
+        // A fresh file.
+        drop(open_loss_csv(&p, 0, 0.0).unwrap());
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "iteration,loss,ms\n");
+        // Rows after the mirror (trained, then lost) and a row cut by a kill go.
+        std::fs::write(
+            &p,
+            "iteration,loss,ms\n1,2.5,10.00\n2,2.25,11.00\n3,2.0,12.00\n4,1.5,1",
+        )
+        .unwrap();
+        let mut f = open_loss_csv(&p, 2, 2.25).unwrap();
+        f.write_all(b"3,2.1,9.00\n").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "iteration,loss,ms\n1,2.5,10.00\n2,2.25,11.00\n3,2.1,9.00\n"
+        );
+        // The mirrored iteration's row was lost (killed between mirror-out and
+        // the write): it is restored from the mirror's loss.
+        std::fs::write(&p, "iteration,loss,ms\n1,2.5,10.00\n2,2.2").unwrap();
+        drop(open_loss_csv(&p, 2, 2.25).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "iteration,loss,ms\n1,2.5,10.00\n2,2.25,nan\n"
+        );
+        assert!(!crate::ckpt::tmp_path(&p).exists());
+    }
+}
