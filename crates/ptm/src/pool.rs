@@ -73,6 +73,8 @@ const SMALL_LINES: usize = 16;
 const MAX_ENTRIES: usize = 1 << 20;
 /// Chunk size for copying large ranges main → back.
 const COPY_CHUNK: usize = 256 * 1024;
+/// Capacity of the raw (not yet deduplicated) list of written lines.
+const RAW_LINES: usize = 1 << 14;
 /// Transactions logging at most this many bytes stage their lines at commit.
 const STAGE_MAX: usize = 1 << 20;
 
@@ -88,6 +90,8 @@ struct Log {
     hi: usize,
     /// Lines in `entries` (an upper bound: ranges may overlap).
     lines: usize,
+    /// Lines written by small writes, in order, not yet deduplicated.
+    raw: Vec<usize>,
     max_entries: usize,
     stage_max: usize,
     /// Copy of the logged lines taken at commit while they are still cached,
@@ -105,6 +109,7 @@ impl Log {
             lo: usize::MAX,
             hi: 0,
             lines: 0,
+            raw: Vec::with_capacity(RAW_LINES),
             max_entries: MAX_ENTRIES,
             stage_max: STAGE_MAX,
             stage: Vec::new(),
@@ -114,6 +119,29 @@ impl Log {
     /// Logs one line written by a small write (deduplicated by the bitmap).
     #[inline(always)]
     fn line(&mut self, line: usize) {
+        if self.raw.len() == self.raw.capacity() {
+            self.drain_raw();
+        }
+        self.raw.push(line);
+    }
+
+    /// Moves the raw line list into the deduplicated, merged entries. Done at
+    /// commit (and when the raw list fills): the write path only appends, so
+    /// that little work sits between a transaction's memory accesses and more
+    /// of their cache misses overlap.
+    #[cold]
+    #[inline(never)]
+    fn drain_raw(&mut self) {
+        let raw = std::mem::take(&mut self.raw);
+        for &l in &raw {
+            self.dedup_line(l);
+        }
+        self.raw = raw;
+        self.raw.clear();
+    }
+
+    #[inline(always)]
+    fn dedup_line(&mut self, line: usize) {
         let (w, bit) = (line / 64, 1u64 << (line % 64));
         let word = &mut self.bits[w];
         if *word & bit != 0 {
@@ -175,6 +203,7 @@ impl Log {
             }
         }
         self.entries.clear();
+        self.raw.clear();
         self.lines = 0;
         self.began = false;
         self.overflow = false;
@@ -777,6 +806,7 @@ impl<'a> Tx<'a> {
         if !self.log.began {
             return;
         }
+        self.log.drain_raw();
         let be = self.backend;
         let (m, bk) = (HEADER_LEN, HEADER_LEN + self.main_len);
         let over = self.ranges();
@@ -834,6 +864,7 @@ impl<'a> Tx<'a> {
         if !self.log.began {
             return;
         }
+        self.log.drain_raw();
         let be = self.backend;
         let (m, bk) = (HEADER_LEN, HEADER_LEN + self.main_len);
         let over = self.ranges();
