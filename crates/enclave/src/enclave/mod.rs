@@ -108,7 +108,7 @@ pub struct Enclave {
     session: Option<Session>,
     ssd_buf: Vec<u8>,
     nt: [NtSealer; 2],
-    pub(crate) streaming: bool,
+    streaming: bool,
     pixels: Vec<u8>,
     labels: Vec<u8>,
     indices: Vec<usize>,
@@ -216,6 +216,16 @@ impl Enclave {
         e.store = store;
         let a = e.attach_existing(pool, sb)?;
         Ok((e, a))
+    }
+
+    /// Chooses how `romulus` and `ab` mirror-outs write persistent memory:
+    /// `true` (the default) seals each 1 MiB chunk into a cache-resident
+    /// scratch record and streams it out with non-temporal stores (no
+    /// read-for-ownership of the cold destination); `false` seals straight
+    /// into the destination with ordinary stores. Same bytes either way; for
+    /// benchmarks.
+    pub fn set_streaming_stores(&mut self, on: bool) {
+        self.streaming = on;
     }
 
     /// Gives the enclave the host's checkpoint store (required in `ssd` mode).

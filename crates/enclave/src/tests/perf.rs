@@ -75,7 +75,7 @@ fn perf_mirror_100mb() {
         let mut cfg = Fixture::config(mode);
         cfg.threads = 2;
         let mut e = Enclave::new(fx.keys(), BIG_CFG, "big.cfg", cfg).unwrap();
-        e.streaming = streaming;
+        e.set_streaming_stores(streaming);
         let plan = e.plan(0);
         let path = dir.path().join(format!("{mode}-{streaming}.pool"));
         let opts = PoolOptions {

@@ -105,3 +105,22 @@ fn mirror_every_k_skips_mirrors_and_a_stop_mirrors() {
         Some(8)
     );
 }
+
+#[test]
+fn enclave_is_send_and_streaming_or_not_gives_images_that_open() {
+    fn send<T: Send>() {}
+    send::<Enclave>();
+    let fx = Fixture::new(16);
+    let store = MemStore::default();
+    let mut e = fx.enclave(MirrorMode::Ab, &store);
+    let mut pool = fx.mem_pool(&e);
+    e.attach(&mut pool).unwrap();
+    train_to(&mut e, &mut pool, 1);
+    e.set_streaming_stores(false);
+    train_to(&mut e, &mut pool, 2);
+    let d = e.state_digest();
+    drop(e);
+    let mut e = fx.enclave(MirrorMode::Ab, &store);
+    assert_eq!(e.attach(&mut pool).unwrap().iteration, 2);
+    assert_eq!(e.state_digest(), d);
+}
