@@ -80,7 +80,7 @@ pub struct Variant {
 impl Variant {
     /// Iterations executed (completed rows) across runs.
     pub fn work(&self) -> u64 {
-        self.runs.iter().map(|r| r.rows.len() as u64).sum()
+        self.runs.iter().map(|r| r.trained().count() as u64).sum()
     }
 
     /// Kills.
@@ -93,7 +93,7 @@ impl Variant {
         let mut w = 0;
         let mut out = Vec::new();
         for r in &self.runs {
-            for row in &r.rows {
+            for row in r.trained() {
                 w += 1;
                 out.push((w, row.iteration, r.run, row.loss));
             }

@@ -195,3 +195,106 @@ pub fn state_digest(ws: &Workspace, pool: &Path) -> Result<([u8; 32], u64)> {
     })?;
     Ok((job.enclave.state_digest(), job.enclave.iteration()))
 }
+
+/// Keys and data for in-process benchmarks: an owner key bundle, a simulated
+/// platform, and the enclave keys provisioned from them (development flow,
+/// in-process, as `--key` does).
+pub struct InProcess {
+    /// The owner's keys.
+    pub bundle: seal::KeyBundle,
+    /// The simulated platform.
+    pub platform: seal::platform::SimPlatform,
+    /// A scratch directory (platform, sealed data).
+    pub dir: tempfile::TempDir,
+}
+
+impl InProcess {
+    /// Fresh owner keys and a fresh simulated platform in a temporary directory.
+    pub fn new() -> Result<InProcess> {
+        let dir = tempfile::Builder::new()
+            .prefix("plinius-bench-")
+            .tempdir()
+            .context("cannot create a temporary directory")?;
+        let (platform, _) =
+            seal::platform::SimPlatform::open_or_create(&dir.path().join("platform"))?;
+        Ok(InProcess {
+            bundle: seal::KeyBundle::generate()?,
+            platform,
+            dir,
+        })
+    }
+
+    /// The enclave's keys, provisioned in-process with simulated evidence.
+    pub fn keys(&self) -> Result<enclave::Keys> {
+        let provider = self.platform.provider(enclave::measurement());
+        let policy = seal::evidence::Policy {
+            allow_sim: true,
+            sim_platform_key: Some(self.platform.public_key()),
+            ..seal::evidence::Policy::default()
+        };
+        Ok(enclave::Keys::dev_provision(
+            &provider,
+            &policy,
+            &self.bundle,
+            &self.platform,
+        )?)
+    }
+
+    /// Seals the first `n` MNIST training samples into a file in the scratch
+    /// directory and returns its path.
+    pub fn seal_mnist(&self, mnist: &Path, n: usize) -> Result<PathBuf> {
+        use seal::dataset::{DatasetHeader, Split, seal_sample_into};
+        let split = nn::idx::load_split(mnist, "train")
+            .with_context(|| format!("loading MNIST from {}", mnist.display()))?;
+        let n = n.min(split.len()).max(1);
+        let mut id = [0u8; 16];
+        seal::key::random_fill(&mut id)?;
+        let h = DatasetHeader {
+            split: Split::Train,
+            dataset_id: id,
+            sample_count: n as u64,
+            rows: split.images.rows as u32,
+            cols: split.images.cols as u32,
+        };
+        let key = self.bundle.dataset.record_key();
+        let px = h.pixels();
+        let mut bytes = Vec::with_capacity(h.file_len());
+        bytes.extend_from_slice(&h.encode(&key)?);
+        let mut scratch = vec![0u8; px + 1];
+        let mut rec = vec![0u8; h.record_len()];
+        for i in 0..n {
+            seal_sample_into(
+                &key,
+                &id,
+                i as u64,
+                &split.images.pixels[i * px..(i + 1) * px],
+                split.labels[i],
+                &mut scratch,
+                &mut rec,
+            )?;
+            bytes.extend_from_slice(&rec);
+        }
+        let out = self.dir.path().join(format!("train-{n}.sealed"));
+        std::fs::write(&out, &bytes).with_context(|| format!("{}: cannot write", out.display()))?;
+        Ok(out)
+    }
+}
+
+/// A fresh directory for pools: inside `given`, else in /dev/shm (emulated
+/// PM) when present, else in the temporary directory. Removed when dropped.
+pub fn pool_tempdir(given: Option<&Path>) -> Result<tempfile::TempDir> {
+    Ok(pool_dir(given)?
+        .1
+        .expect("pool_dir always makes a directory"))
+}
+
+/// Median of `v` (NaN if empty).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => v[n / 2],
+        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}

@@ -55,6 +55,10 @@ enum BenchCommand {
     Seal(plinius::benchseal::BenchSealArgs),
     /// Training speed of a model: ms/iteration, images/s, GFLOP/s.
     Train(plinius::benchtrain::BenchTrainArgs),
+    /// Save/restore of the sealed model: mirror on PM vs ssd checkpoint (Fig. 7, Table I).
+    Mirror(plinius::benchmirror::BenchMirrorArgs),
+    /// Time per iteration on sealed vs plain batches against batch size (Fig. 8).
+    Decrypt(plinius::benchdecrypt::BenchDecryptArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -75,6 +79,8 @@ fn main() -> std::process::ExitCode {
         Command::Inspect(a) => plinius::inspect::run(a),
         Command::CrashTest(a) => plinius::crashtest::run(a),
         Command::Spot(a) => plinius::spot::run(a),
+        Command::Bench(BenchCommand::Mirror(a)) => plinius::benchmirror::run(a),
+        Command::Bench(BenchCommand::Decrypt(a)) => plinius::benchdecrypt::run(a),
         Command::Bench(BenchCommand::Train(a)) => plinius::benchtrain::run(a),
     };
     match result {

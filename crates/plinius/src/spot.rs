@@ -104,7 +104,9 @@ impl SpotJob<'_> {
         let rows = read_loss_csv(&self.csv())?;
         let now = self.t0.elapsed();
         for r in &rows[self.seen_rows.min(rows.len())..] {
-            self.observed.push((now, r.iteration, r.loss));
+            if !r.restored {
+                self.observed.push((now, r.iteration, r.loss));
+            }
         }
         self.seen_rows = rows.len();
         Ok(())
@@ -364,7 +366,7 @@ pub fn run(a: SpotArgs) -> Result<()> {
             "baseline_wall_s",
         ],
     )?;
-    let cost = o.cost.map_or(String::new(), |c| format!("{c:.4}"));
+    let cost = o.cost.map_or(String::new(), |c| format!("{c:.8}"));
     let base = baseline_wall.map_or(String::new(), |b| format!("{:.3}", b.as_secs_f64()));
     s.row(&[
         &full.source,
@@ -379,8 +381,8 @@ pub fn run(a: SpotArgs) -> Result<()> {
         &transitions,
         &o.starts,
         &lost,
-        &format!("{:.4}", o.trace_seconds / 3600.0),
-        &format!("{:.4}", o.running_seconds / 3600.0),
+        &format!("{:.6}", o.trace_seconds / 3600.0),
+        &format!("{:.6}", o.running_seconds / 3600.0),
         &cost,
         &format!("{:.3}", o.wall.as_secs_f64()),
         &base,

@@ -207,11 +207,16 @@ pub struct LossRow {
     pub iteration: u64,
     /// Its loss.
     pub loss: f64,
+    /// The row was not trained by this run but restored from the mirror it
+    /// resumed from (`plinius train` writes the mirrored iteration's row with
+    /// an unknown time, `ms` = `nan`, when its CSV lacks it).
+    pub restored: bool,
 }
 
-/// Parses a loss CSV with columns `iteration` and `loss` among others. A last
-/// line without a line end (a row cut short by a kill) is ignored; `name`
-/// names the file in errors.
+/// Parses a loss CSV with columns `iteration` and `loss` among others (and
+/// optionally `ms`: a `nan` there marks a row restored from the mirror). A
+/// last line without a line end (a row cut short by a kill) is ignored;
+/// `name` names the file in errors.
 pub fn parse_loss_csv(text: &str, name: &str) -> Result<Vec<LossRow>> {
     let complete = match text.rfind('\n') {
         Some(i) => &text[..=i],
@@ -228,6 +233,7 @@ pub fn parse_loss_csv(text: &str, name: &str) -> Result<Vec<LossRow>> {
             .with_context(|| format!("{name}: line 1: no `{c}` column in {header:?}"))
     };
     let (ci, cl) = (find("iteration")?, find("loss")?);
+    let cms = cols.iter().position(|h| *h == "ms");
     let mut rows = Vec::new();
     for (n, l) in lines {
         if l.trim().is_empty() {
@@ -247,7 +253,12 @@ pub fn parse_loss_csv(text: &str, name: &str) -> Result<Vec<LossRow>> {
         let loss = f[cl]
             .parse()
             .with_context(|| format!("{name}: line {}: loss {:?}", n + 1, f[cl]))?;
-        rows.push(LossRow { iteration, loss });
+        let restored = cms.is_some_and(|c| f[c].parse::<f64>().is_ok_and(f64::is_nan));
+        rows.push(LossRow {
+            iteration,
+            loss,
+            restored,
+        });
     }
     Ok(rows)
 }
@@ -424,9 +435,21 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
-    /// The iteration the run resumed from (0 = from scratch), if it completed any.
+    /// The iteration the run resumed from (0 = from scratch), if it reported
+    /// it (a restored row) or completed an iteration.
     pub fn resumed_from(&self) -> Option<u64> {
-        self.rows.first().map(|r| r.iteration - 1)
+        self.rows.first().map(|r| {
+            if r.restored {
+                r.iteration
+            } else {
+                r.iteration - 1
+            }
+        })
+    }
+
+    /// The rows of the iterations this run trained (restored rows left out).
+    pub fn trained(&self) -> impl Iterator<Item = &LossRow> {
+        self.rows.iter().filter(|r| !r.restored)
     }
 
     /// The last iteration it completed.
@@ -555,7 +578,8 @@ done
             rows[1],
             LossRow {
                 iteration: 2,
-                loss: 2.0
+                loss: 2.0,
+                restored: false
             }
         );
         assert!(parse_loss_csv("", "l.csv").unwrap().is_empty());
@@ -576,6 +600,35 @@ done
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("l.csv: line 2: 1 fields"), "{e}");
+    }
+
+    #[test]
+    fn restored_rows_give_the_resume_point() {
+        let rows = parse_loss_csv("iteration,loss,ms\n7,0.5,nan\n8,0.4,9.5\n", "l.csv").unwrap();
+        assert!(rows[0].restored && !rows[1].restored);
+        let r = RunRecord {
+            run: 1,
+            killed: false,
+            wall: Duration::ZERO,
+            rows,
+        };
+        assert_eq!(r.resumed_from(), Some(7));
+        assert_eq!(r.trained().count(), 1);
+        // Without an `ms` column nothing is restored.
+        let rows = parse_loss_csv("iteration,loss\n7,0.5\n", "l.csv").unwrap();
+        assert!(!rows[0].restored);
+        let before = RunRecord {
+            run: 0,
+            killed: true,
+            wall: Duration::ZERO,
+            rows: parse_loss_csv("iteration,loss,ms\n1,2,3\n7,0.5,1\n", "l.csv").unwrap(),
+        };
+        assert_eq!(lost_iterations(&[before.clone(), r.clone()]), 0);
+        let r6 = RunRecord {
+            rows: parse_loss_csv("iteration,loss,ms\n6,0.5,nan\n", "l.csv").unwrap(),
+            ..r
+        };
+        assert_eq!(lost_iterations(&[before, r6]), 1);
     }
 
     #[test]
