@@ -149,3 +149,16 @@ fn romulus_crash_during_creation() {
 fn ab_crash_during_creation() {
     crash_during_creation(MirrorMode::Ab);
 }
+
+#[test]
+#[ignore = "long: many eviction seeds (run with --ignored)"]
+fn crash_at_every_fence_many_seeds() {
+    for mode in [MirrorMode::Romulus, MirrorMode::Ab] {
+        for seed in 1..=40 {
+            for percent in [10, 50, 90] {
+                crash_at_every_fence(mode, Eviction::Random { seed, percent });
+            }
+        }
+        crash_during_creation(mode);
+    }
+}
