@@ -118,3 +118,47 @@ fn perf_mirror_100mb() {
         drop(pool);
     }
 }
+
+#[test]
+#[ignore = "performance figure: run explicitly"]
+fn perf_mirror_experiment_models() {
+    let dir = std::path::Path::new("/dev/shm");
+    let dir = if dir.is_dir() {
+        tempfile::tempdir_in(dir).unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    };
+    let fx = Fixture::new(1);
+    let flush = ptm::cpu_flush_support()
+        .best_line_flush()
+        .unwrap_or(FlushStrategy::None);
+    for (name, text) in [
+        ("mnist5.cfg", include_str!("../../../../cfg/mnist5.cfg")),
+        ("mnist.cfg", include_str!("../../../../cfg/mnist.cfg")),
+    ] {
+        for mode in [MirrorMode::Romulus, MirrorMode::Ab] {
+            let mut cfg = Fixture::config(mode);
+            cfg.threads = 2;
+            let mut e = Enclave::new(fx.keys(), text, name, cfg).unwrap();
+            let path = dir.path().join(format!("{name}-{mode}.pool"));
+            let opts = PoolOptions {
+                flush: Some(flush),
+                ..PoolOptions::default()
+            };
+            let mut pool = Pool::create(&path, e.plan(0).pool_size(), &opts).unwrap();
+            e.attach(&mut pool).unwrap();
+            let mut t: Vec<u64> = (0..20)
+                .map(|_| e.mirror_out(&mut pool).unwrap().total_ns)
+                .collect();
+            t.sort_unstable();
+            let i = e.mirror_in(&pool).unwrap();
+            println!(
+                "{name:10} {mode:8} image {:.2} MB: mirror-out median {:.2} ms (min {:.2}); mirror-in {:.2} ms",
+                e.image_len() as f64 / 1e6,
+                ms(t[t.len() / 2]),
+                ms(t[0]),
+                ms(i.total_ns)
+            );
+        }
+    }
+}
