@@ -211,6 +211,11 @@ pub fn train(a: &TrainArgs, log: &mut dyn FnMut(&str)) -> Result<TrainOutcome> {
             at.mirror_in.map_or(0.0, |m| m.total_ns as f64 / 1e6),
             rep.keys_from
         ));
+        if a.key.is_some() || a.bundle.is_some() {
+            log(
+                "note: --key/--bundle not used: the pool holds the job's keys, sealed to this platform",
+            );
+        }
     }
     let target = match a.iterations {
         Some(n) => n,

@@ -334,7 +334,7 @@ fn resume_after_sigkills_is_bit_identical_ssd() {
 
 /// The same on the 5-conv MNIST model of the crash experiments.
 #[test]
-#[ignore = "long: mnist5.cfg, about a minute per mode on 2 cores"]
+#[ignore = "long: mnist5.cfg, about 70 s per mode on 2 loaded cores"]
 fn resume_after_sigkills_is_bit_identical_mnist5() {
     let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../cfg/mnist5.cfg");
     for mode in ["romulus", "ab", "ssd"] {
@@ -801,5 +801,44 @@ fn demo_runs_end_to_end_with_a_kill_and_a_resume() {
         "loss.csv",
     ] {
         assert!(dir.path().join(f).exists(), "{f}");
+    }
+}
+
+#[test]
+fn bench_train_pipeline_measures_every_mode() {
+    let e = Env::new();
+    let out = e.ok(&[
+        "bench",
+        "train",
+        "--cfg",
+        &e.p("tiny.cfg"),
+        "--pipeline",
+        "--iterations",
+        "3",
+        "--warmup",
+        "1",
+        "--threads",
+        "1",
+        "--mnist",
+        &mnist_dir(),
+        "--csv",
+        &e.p("pipeline.csv"),
+    ]);
+    for mode in ["romulus", "ab", "ssd"] {
+        assert!(
+            out.lines()
+                .any(|l| l.split_whitespace().nth(1) == Some(mode)),
+            "{out}"
+        );
+    }
+    let csv = std::fs::read_to_string(e.path("pipeline.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 4, "{csv}");
+    assert_eq!(rows[0][4], "train_ms");
+    for r in &rows[1..] {
+        let train: f64 = r[4].parse().unwrap();
+        let load: f64 = r[5].parse().unwrap();
+        let mirror: f64 = r[7].parse().unwrap();
+        assert!(train > 0.0 && load > 0.0 && mirror > 0.0, "{csv}");
     }
 }
