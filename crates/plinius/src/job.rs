@@ -121,6 +121,8 @@ pub struct StartReport {
     pub attached: Attached,
     /// Where the keys came from.
     pub keys_from: &'static str,
+    /// A remark for the user (e.g. keys provisioned again).
+    pub note: Option<String>,
 }
 
 /// An attached training job.
@@ -283,18 +285,33 @@ impl Job {
         let popts = PoolOptions::default();
         let ckpt = a.opts.checkpoint_path();
         let mut pool_created = false;
+        let mut note = None;
         let (mut pool, mut e, keys_from, area) = if path.exists() {
             let pool = Pool::open(path, &popts)?;
             match layout::read_superblock(&pool)? {
                 Some(sb) => {
-                    let keys = Keys::from_pool(&pool, &platform)?;
+                    let (keys, from) = match Keys::from_pool(&pool, &platform) {
+                        Ok(k) => (k, "pool (sealed to this platform and enclave)"),
+                        // Sealed to another enclave build or platform: keys
+                        // given again are used if they are the pool's (the
+                        // enclave checks they open the pool's sealed cfg).
+                        Err(err) if !matches!(a.keys, KeySource::Pool) => {
+                            let (k, from) = provision_keys(a.keys, &platform)?;
+                            note = Some(format!(
+                                "the keys sealed in the pool do not open here ({err}); using the {from}"
+                            ));
+                            (k, from)
+                        }
+                        Err(err) => {
+                            return Err(anyhow::Error::new(err).context(format!(
+                                "{}: cannot unseal the job's keys; if this build's enclave or the platform \
+                                 changed, provision them again (--key, or --bundle and --state)",
+                                path.display()
+                            )));
+                        }
+                    };
                     let e = Enclave::new(keys, &cfg_text, &origin, config)?;
-                    (
-                        pool,
-                        e,
-                        "pool (sealed to this platform and enclave)",
-                        sb.dataset_area,
-                    )
+                    (pool, e, from, sb.dataset_area)
                 }
                 None => {
                     // Created, but the first start did not finish.
@@ -371,6 +388,7 @@ impl Job {
                 import,
                 attached,
                 keys_from,
+                note,
             },
         ))
     }

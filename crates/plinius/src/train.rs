@@ -180,6 +180,9 @@ pub fn train(a: &TrainArgs, log: &mut dyn FnMut(&str)) -> Result<TrainOutcome> {
         mirror_every: a.mirror_every,
         quiet: a.quiet,
     })?;
+    if let Some(n) = &rep.note {
+        log(&format!("note: {n}"));
+    }
     if rep.pool_created {
         log(&format!("created pool {}", a.pool.display()));
     }
@@ -211,7 +214,7 @@ pub fn train(a: &TrainArgs, log: &mut dyn FnMut(&str)) -> Result<TrainOutcome> {
             at.mirror_in.map_or(0.0, |m| m.total_ns as f64 / 1e6),
             rep.keys_from
         ));
-        if a.key.is_some() || a.bundle.is_some() {
+        if (a.key.is_some() || a.bundle.is_some()) && rep.note.is_none() {
             log(
                 "note: --key/--bundle not used: the pool holds the job's keys, sealed to this platform",
             );
