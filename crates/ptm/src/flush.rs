@@ -250,17 +250,18 @@ pub unsafe fn flush_lines(strategy: FlushStrategy, ptr: *const u8, len: usize) {
 }
 
 /// Copies `src` to `dst` so that it is persistent after the next [`fence`]: with
-/// a cache-line strategy or eADR, whole aligned lines are written with
+/// a cache-line strategy, eADR or `none`, whole aligned lines are written with
 /// non-temporal stores (no read for ownership, no flush needed) and partial
-/// lines are copied and flushed; with `none` (and `msync`, whose caller syncs) it
-/// is a plain copy.
+/// lines are copied and flushed; with `msync` (whose caller syncs) it is a plain
+/// copy.
 ///
 /// # Safety
 /// `dst..dst+src.len()` must be inside one live writable mapping not
 /// overlapping `src`, and the strategy supported by this CPU.
 pub unsafe fn copy_persist(strategy: FlushStrategy, dst: *mut u8, src: &[u8]) {
     let len = src.len();
-    let nt = strategy.is_cache_line() || strategy == FlushStrategy::Eadr;
+    let nt =
+        strategy.is_cache_line() || matches!(strategy, FlushStrategy::Eadr | FlushStrategy::None);
     if !nt || len < LINE {
         // SAFETY: the caller guarantees dst is valid for len bytes, no overlap.
         unsafe {
@@ -337,7 +338,8 @@ pub unsafe fn stream_line_ranges(
     lines: &[(usize, usize)],
     src: &[u8],
 ) {
-    let nt = strategy.is_cache_line() || strategy == FlushStrategy::Eadr;
+    let nt =
+        strategy.is_cache_line() || matches!(strategy, FlushStrategy::Eadr | FlushStrategy::None);
     let mut pos = 0;
     for &(a, b) in lines {
         let (x, y) = (base + a * LINE, (base + b * LINE).min(len));
