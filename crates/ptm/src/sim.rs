@@ -11,6 +11,33 @@
 //! image to check recovery.
 //!
 //! Lines are persisted whole (64 bytes), so an aligned 8-byte store is atomic.
+//!
+//! Crash-testing a transaction at every fence:
+//!
+//! ```
+//! use ptm::{Eviction, Pool, PoolSize, PtmError, SimPm};
+//! let size = PoolSize { main: 64 << 10, raw: 4096 };
+//! let pool = Pool::format(SimPm::new(4096 + 2 * (64 << 10) + 4096), size)?;
+//! let base = pool.into_backend().persisted_image();
+//! let tx = |pool: &Pool<SimPm>| {
+//!     pool.write(|tx| {
+//!         let a = tx.alloc(128)?;
+//!         tx.bytes_mut(a, 128)?.fill(7);
+//!         tx.set_root(0, a)
+//!     })
+//! };
+//! for k in 1..=4 {
+//!     let pool = Pool::from_backend(SimPm::from_image(&base))?;
+//!     pool.backend().set_eviction(Eviction::Random { seed: k, percent: 50 });
+//!     pool.backend().crash_at_fence(k);
+//!     tx(&pool)?; // runs on in volatile memory; PM froze at fence k
+//!     let image = pool.backend().persisted_image();
+//!     let recovered = Pool::from_backend(SimPm::from_image(&image))?;
+//!     let root = recovered.read(|v| v.root(0))?;
+//!     assert!(root == 0 || recovered.read(|v| v.bytes(root, 128).map(|b| b == [7; 128]))?);
+//! }
+//! # Ok::<(), PtmError>(())
+//! ```
 
 use crate::backend::{AlignedBuf, PmBackend};
 use crate::flush::{FlushStrategy, LINE};
