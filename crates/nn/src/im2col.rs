@@ -4,6 +4,20 @@
 //! `K = C * size * size` rows (ordered `c, ky, kx`, the order of Darknet's weights)
 //! and `nb * OH * OW` columns (ordered `image, oy, ox`).
 
+/// Zeroes a slice that is usually 0-2 elements long without a `memset` call.
+#[inline(always)]
+fn zero_small(s: &mut [f32]) {
+    match s.len() {
+        0 => {}
+        1 => s[0] = 0.0,
+        2 => {
+            s[0] = 0.0;
+            s[1] = 0.0;
+        }
+        _ => s.fill(0.0),
+    }
+}
+
 /// Geometry of one convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ConvGeom {
@@ -94,14 +108,14 @@ pub(crate) fn im2col(
                         let lo = if s0 < 0 { (-s0) as usize } else { 0 };
                         let hi = (d1 - d0).min((hw as isize - s0) as usize);
                         let dst = &mut out[d0..d1];
-                        dst[..lo].fill(0.0);
-                        dst[hi..].fill(0.0);
+                        zero_small(&mut dst[..lo]);
+                        zero_small(&mut dst[hi..]);
                         let src0 = (s0 + lo as isize) as usize;
                         dst[lo..hi].copy_from_slice(&plane[src0..src0 + (hi - lo)]);
                         for oy in oy_lo..oy_hi {
                             let line = &mut out[oy * g.w..(oy + 1) * g.w];
-                            line[..ox_lo].fill(0.0);
-                            line[ox_hi..].fill(0.0);
+                            zero_small(&mut line[..ox_lo]);
+                            zero_small(&mut line[ox_hi..]);
                         }
                         continue;
                     }
@@ -109,8 +123,8 @@ pub(crate) fn im2col(
                         let iy = oy * g.stride + ky - g.pad;
                         let src = &plane[iy * g.w..(iy + 1) * g.w];
                         let dst = &mut out[oy * g.ow..(oy + 1) * g.ow];
-                        dst[..ox_lo].fill(0.0);
-                        dst[ox_hi..].fill(0.0);
+                        zero_small(&mut dst[..ox_lo]);
+                        zero_small(&mut dst[ox_hi..]);
                         if ox_hi > ox_lo {
                             let ix0 = ox_lo * g.stride + kx - g.pad;
                             if g.stride == 1 {
@@ -165,8 +179,8 @@ pub(crate) fn col2im<'a>(
                         // add the whole valid block as one shifted span.
                         for oy in oy_lo..oy_hi {
                             let line = &mut src_img[oy * g.w..(oy + 1) * g.w];
-                            line[..ox_lo].fill(0.0);
-                            line[ox_hi..].fill(0.0);
+                            zero_small(&mut line[..ox_lo]);
+                            zero_small(&mut line[ox_hi..]);
                         }
                         let d0 = oy_lo * g.w;
                         let d1 = oy_hi * g.w;

@@ -211,6 +211,9 @@ impl Conv {
                         },
                     )
                 };
+                // dW (m x k) = delta (m x cnt*n) * cols^T, stored column-major
+                // (`rs = 1`): the `gemm` crate then packs only the small delta
+                // block, not the column matrix.
                 // SAFETY: chunk `chunk` owns part [chunk*m*k, (chunk+1)*m*k)
                 // and reads only its own columns of delta, which no other
                 // thread writes.
@@ -220,7 +223,11 @@ impl Conv {
                         k,
                         cnt * n,
                         parts,
-                        Strided::row_major(chunk * m * k, k),
+                        Strided {
+                            offset: chunk * m * k,
+                            rs: 1,
+                            cs: m,
+                        },
                         false,
                         delta,
                         d,
@@ -288,20 +295,24 @@ impl Conv {
                 }
             }
         }
-        // Sum the partial weight gradients in chunk order.
+        // Sum the partial weight gradients (column-major) in chunk order,
+        // then add them, transposed, to the row-major momentum buffer.
         let mk = m * k;
-        let parts = &self.parts;
-        let reduce = |start: usize, wu: &mut [f32]| {
-            for ch in 0..nchunks {
-                let p = &parts[ch * mk + start..ch * mk + start + wu.len()];
-                for (u, v) in wu.iter_mut().zip(p) {
-                    *u += v;
+        let (first, rest) = self.parts.split_at_mut(mk);
+        const RED: usize = 4096;
+        let rest: &[f32] = rest;
+        ctx.for_chunks(first, RED, |i, acc| {
+            for ch in 1..nchunks {
+                let p = &rest[(ch - 1) * mk + i * RED..][..acc.len()];
+                for (a, v) in acc.iter_mut().zip(p) {
+                    *a += v;
                 }
             }
-        };
-        const RED: usize = 4096;
-        ctx.for_chunks(&mut self.params.weight_updates, RED, |i, wu| {
-            reduce(i * RED, wu)
         });
+        for (f, row) in self.params.weight_updates.chunks_mut(k).enumerate() {
+            for (kk, u) in row.iter_mut().enumerate() {
+                *u += first[kk * m + f];
+            }
+        }
     }
 }
