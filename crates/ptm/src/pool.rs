@@ -379,9 +379,19 @@ impl<B: PmBackend> Pool<B> {
 
     /// Opens the pool held by `backend` (e.g. a [`crate::SimPm`] crash image):
     /// checks the header and the heap, and recovers an interrupted transaction.
+    /// The region may be longer than the pool (the tail is left alone); a pool
+    /// file, by contrast, must have exactly the length its header describes.
     pub fn from_backend(backend: B) -> Result<Self> {
         let len = backend.len() as u64;
-        Self::from_backend_len(backend, len)
+        let n = backend.len().min(HEADER_LEN);
+        // SAFETY: the first n bytes of the region are readable.
+        let prefix = unsafe { std::slice::from_raw_parts(backend.as_ptr(), n) };
+        match layout::parse(backend.name(), prefix, len) {
+            Err(PtmError::SizeMismatch { expected, .. }) => {
+                Self::from_backend_len(backend, expected)
+            }
+            _ => Self::from_backend_len(backend, len),
+        }
     }
 
     fn from_backend_len(backend: B, len: u64) -> Result<Self> {

@@ -212,6 +212,25 @@ fn big_write_commits() {
 }
 
 #[test]
+fn a_region_longer_than_the_pool_reopens() {
+    let pool = Pool::format(
+        MemBackend::new(1 << 20, FlushStrategy::None),
+        PoolSize::main(64 << 10),
+    )
+    .unwrap();
+    pool.write(|tx| tx.set_root(3, 4096)).unwrap();
+    let img = pool.into_backend();
+    let pool = Pool::from_backend(MemBackend::from_bytes(img.bytes())).unwrap();
+    assert_eq!(pool.read(|v| v.root(3)).unwrap(), 4096);
+    // Too short is still an error.
+    let short = &img.bytes()[..4096 + (64 << 10)];
+    assert!(matches!(
+        Pool::from_backend(MemBackend::from_bytes(short)),
+        Err(PtmError::Truncated { .. })
+    ));
+}
+
+#[test]
 fn create_refuses_an_existing_file_and_open_never_creates() {
     let (_d, p) = tmp("exists.pool");
     std::fs::write(&p, b"precious user data").unwrap();
