@@ -842,3 +842,59 @@ fn bench_train_pipeline_measures_every_mode() {
         assert!(train > 0.0 && load > 0.0 && mirror > 0.0, "{csv}");
     }
 }
+
+/// An import cut short (progress word part-way, the rest of the area never
+/// written) is reported, refused for training, and resumed by `train --data`.
+#[test]
+fn interrupted_import_is_refused_then_resumed() {
+    let e = Env::new();
+    e.train("i.pool", "romulus", 2);
+    let path = e.path("i.pool");
+    let s = Snapshot::of(&path);
+    let area = s.raw_off() + s.sb.dataset_area.off as usize;
+    let data = area + layout::IMPORT_HEADER_LEN as usize;
+    let file = std::fs::read(e.path("train.sealed")).unwrap();
+    let copied = file.len() / 2;
+    let mut b = std::fs::read(&path).unwrap();
+    b[area + layout::IMPORT_COPIED_OFF as usize..][..8]
+        .copy_from_slice(&(copied as u64).to_le_bytes());
+    b[area + layout::IMPORT_STATE_OFF as usize..][..8]
+        .copy_from_slice(&layout::STATE_IMPORTING.to_le_bytes());
+    b[data + copied..data + file.len()].fill(0);
+    std::fs::write(&path, &b).unwrap();
+    let report = e.ok(&["inspect", "--pool", &e.p("i.pool")]);
+    assert!(
+        report.contains(&format!("INCOMPLETE: {copied} of {}", file.len())),
+        "{report}"
+    );
+    let err = e.fail(&[
+        "train",
+        "--cfg",
+        &e.p("tiny.cfg"),
+        "--pool",
+        &e.p("i.pool"),
+        "--iterations",
+        "4",
+    ]);
+    assert!(
+        err.contains("INCOMPLETE") && err.contains("--data"),
+        "{err}"
+    );
+    let a = e.train_args("tiny.cfg", "i.pool", "romulus", 4);
+    let out = e.ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        out.contains(&format!(
+            "resumed the interrupted dataset import at byte {copied} of {}",
+            file.len()
+        )),
+        "{out}"
+    );
+    assert!(out.contains("resumed from iteration 2"), "{out}");
+    let after = std::fs::read(&path).unwrap();
+    assert!(
+        after[data..data + file.len()] == file[..],
+        "the resumed import copied the file"
+    );
+    let report = e.ok(&["inspect", "--pool", &e.p("i.pool")]);
+    assert!(report.contains("dataset import:  complete"), "{report}");
+}
