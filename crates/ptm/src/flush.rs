@@ -23,7 +23,8 @@ pub enum FlushStrategy {
     Clwb,
     /// `clflushopt` per line, `sfence` as the fence (write back and invalidate).
     ClflushOpt,
-    /// `clflush` per line (ordered by itself; the fence is free).
+    /// `clflush` per line (ordered by itself; `sfence` orders the non-temporal
+    /// copies to back).
     Clflush,
     /// `msync(MS_SYNC)` of the pages holding the lines: a pool on an ordinary disk.
     Msync,
@@ -393,13 +394,20 @@ unsafe fn stream_lines(dst: *mut u8, src: *const u8, lines: usize) {
     unsafe { std::ptr::copy_nonoverlapping(src, dst, lines * LINE) }
 }
 
-/// The persistence fence of the strategy: `sfence` for clwb, clflushopt and eadr;
-/// a compiler fence for the others (clflush is ordered; msync is synchronous).
+/// The persistence fence of the strategy: `sfence` for clwb, clflushopt, clflush
+/// (clflush is ordered by itself, but the non-temporal stores of
+/// [`copy_persist`] are not) and eadr; a compiler fence for msync (synchronous)
+/// and none.
 #[inline]
 pub fn fence(strategy: FlushStrategy) {
     match strategy {
-        FlushStrategy::Clwb | FlushStrategy::ClflushOpt | FlushStrategy::Eadr => sfence(),
-        _ => std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst),
+        FlushStrategy::Clwb
+        | FlushStrategy::ClflushOpt
+        | FlushStrategy::Clflush
+        | FlushStrategy::Eadr => sfence(),
+        FlushStrategy::Msync | FlushStrategy::None => {
+            std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst)
+        }
     }
 }
 
