@@ -318,8 +318,16 @@ fn write_outputs(out: &Path, variants: &[&Variant]) -> Result<()> {
         for &(work, it, run, loss) in &c {
             w.row(&[&v.name, &run, &work, &it, &loss])?;
         }
+        let label = match v.name {
+            "resilient" => format!(
+                "resilient ({} SIGKILLs; its curve covers the baseline's)",
+                v.kills()
+            ),
+            "no-mirror" => format!("no mirror ({} SIGKILLs, restarts from scratch)", v.kills()),
+            n => n.to_string(),
+        };
         series.push(Series::new(
-            v.name,
+            label,
             c.iter().map(|&(work, _, _, l)| (work as f64, l)).collect(),
         ));
     }
@@ -355,6 +363,7 @@ fn write_outputs(out: &Path, variants: &[&Variant]) -> Result<()> {
         x_label: "iterations executed".into(),
         y_label: "loss".into(),
         series,
+        markers: false,
         ..Default::default()
     }
     .save_png(out.join("crash_test.png"))

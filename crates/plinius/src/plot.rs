@@ -342,6 +342,9 @@ pub struct Panel {
     pub weight: u32,
     /// Draw a marker on every point.
     pub markers: bool,
+    /// Join the points with lines (turn off, with markers on, for data with
+    /// gaps that a line would bridge).
+    pub lines: bool,
     /// Start the y axis at 0.
     pub y_from_zero: bool,
 }
@@ -353,6 +356,7 @@ impl Default for Panel {
             series: Vec::new(),
             weight: 1,
             markers: false,
+            lines: true,
             y_from_zero: true,
         }
     }
@@ -441,19 +445,24 @@ impl PanelChart {
             mesh.draw().map_err(|e| plot_err(path, e))?;
             for (si, s) in p.series.iter().enumerate() {
                 let c = palette(si + 3 * i);
+                let lines: Vec<(f64, f64)> = if p.lines {
+                    s.points.clone()
+                } else {
+                    Vec::new()
+                };
                 chart
-                    .draw_series(LineSeries::new(s.points.iter().copied(), c.stroke_width(2)))
+                    .draw_series(LineSeries::new(lines, c.stroke_width(2)))
                     .map_err(|e| plot_err(path, e))?
                     .label(s.name.clone())
                     .legend(move |(x, y)| {
                         PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3))
                     });
-                if p.markers {
+                if p.markers || !p.lines {
                     chart
                         .draw_series(
                             s.points
                                 .iter()
-                                .map(|&(x, y)| Circle::new((x, y), 3, c.filled())),
+                                .map(|&(x, y)| Circle::new((x, y), 2, c.filled())),
                         )
                         .map_err(|e| plot_err(path, e))?;
                 }

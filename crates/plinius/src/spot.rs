@@ -473,8 +473,9 @@ fn plot(path: &Path, rows: &[(f64, bool, Option<u64>, Option<f64>)], source: &st
         panels: vec![
             Panel {
                 y_label: "loss".into(),
-                series: vec![Series::new("training loss", loss)],
+                series: vec![Series::new("training loss (one dot per iteration)", loss)],
                 weight: 3,
+                lines: false,
                 ..Default::default()
             },
             Panel {
