@@ -146,3 +146,15 @@ fn sse_cost() {
     );
     check(&cfg, 0.01, 2.0);
 }
+
+#[test]
+fn unpadded_and_wide_kernels() {
+    // Stride-1 layers whose input gradient uses the flipped-kernel convolution
+    // with an unusual padding: 3x3 without padding, 5x5 with padding 1.
+    let cfg = "[net]\nbatch=2\nwidth=9\nheight=9\nchannels=2\n\
+         [convolutional]\nfilters=3\nsize=3\npad=1\nactivation=logistic\n\
+         [convolutional]\nfilters=4\nsize=3\nactivation=leaky\n\
+         [convolutional]\nfilters=3\nsize=5\npadding=1\nactivation=linear\n\
+         [connected]\noutput=3\nactivation=linear\n[softmax]\n";
+    check(cfg, 0.01, 1.0);
+}

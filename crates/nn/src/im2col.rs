@@ -77,6 +77,18 @@ pub(crate) fn im2col(
     cols: &mut [f32],
 ) {
     let hw = g.h * g.w;
+    im2col_planes(g, |c| &input[(c * batch + b0) * hw..][..nb * hw], nb, cols);
+}
+
+/// [`im2col`] reading the chunk's `nb * H * W` region of channel `c` from
+/// `planes(c)`.
+pub(crate) fn im2col_planes<'a>(
+    g: &ConvGeom,
+    planes: impl Fn(usize) -> &'a [f32],
+    nb: usize,
+    cols: &mut [f32],
+) {
+    let hw = g.h * g.w;
     let n = g.n();
     let row_len = nb * n;
     debug_assert!(cols.len() >= g.k() * row_len);
@@ -86,13 +98,14 @@ pub(crate) fn im2col(
     let shifted = g.stride == 1 && g.ow == g.w;
     let mut r = 0;
     for c in 0..g.c {
+        let chunk = planes(c);
         for ky in 0..g.size {
             let (oy_lo, oy_hi) = g.valid_range(ky, g.oh, g.h);
             for kx in 0..g.size {
                 let (ox_lo, ox_hi) = g.valid_range(kx, g.ow, g.w);
                 let row = &mut cols[r * row_len..(r + 1) * row_len];
                 for bi in 0..nb {
-                    let plane = &input[(c * batch + b0 + bi) * hw..][..hw];
+                    let plane = &chunk[bi * hw..(bi + 1) * hw];
                     let out = &mut row[bi * n..(bi + 1) * n];
                     out[..oy_lo * g.ow].fill(0.0);
                     out[oy_hi * g.ow..].fill(0.0);
