@@ -14,7 +14,7 @@
 use super::{Ctx, Params, Workspace};
 use crate::activation::{bias_activate, gradient_sum};
 use crate::cfg::{Activation, ConvConfig, LayerSpec};
-use crate::im2col::{ConvGeom, col2im, im2col, im2col_planes};
+use crate::im2col::{ConvGeom, col2im, im2col};
 use crate::kernels::{SharedMut, Strided, gemm_shared};
 use crate::rng::InitRng;
 
@@ -33,9 +33,6 @@ pub(crate) struct Conv {
     parts: Vec<f32>,
     /// Per-chunk partial bias gradients (layers without batch norm).
     bias_parts: Vec<f32>,
-    /// The kernels flipped and transposed (`C x M*size*size`), for the input
-    /// gradient of stride-1 convolutions.
-    wflip: Vec<f32>,
 }
 
 impl Conv {
@@ -64,34 +61,16 @@ impl Conv {
             nb,
             parts: vec![0.0; nchunks * k * c.filters],
             bias_parts: Vec::new(),
-            wflip: Vec::new(),
         }
     }
 
     /// Scratch elements one thread needs for `cols` / `dcols`.
     pub fn workspace_len(&self) -> usize {
         if self.geom.is_pointwise() {
-            return 0;
+            0
+        } else {
+            self.geom.k() * self.nb * self.geom.n()
         }
-        let cols = self.geom.k() * self.nb * self.geom.n();
-        let flipped = self.flip_geom().map_or(0, |gd| gd.k() * self.nb * gd.n());
-        cols.max(flipped)
-    }
-
-    /// Geometry of the delta's im2col when the input gradient is computed as
-    /// a convolution with the flipped kernels (stride 1, `pad < size`).
-    fn flip_geom(&self) -> Option<ConvGeom> {
-        let g = self.geom;
-        (g.stride == 1 && !g.is_pointwise() && g.pad < g.size).then_some(ConvGeom {
-            c: self.filters,
-            h: g.oh,
-            w: g.ow,
-            size: g.size,
-            stride: 1,
-            pad: g.size.saturating_sub(1 + g.pad),
-            oh: g.h,
-            ow: g.w,
-        })
     }
 
     fn chunks(&self, batch: usize) -> usize {
@@ -185,23 +164,6 @@ impl Conv {
         let nchunks = self.chunks(b);
         let nb = self.nb;
         let threads = ws.len().min(nchunks).max(1);
-        let flip_geom = self.flip_geom().filter(|_| prev_delta.is_some());
-        if flip_geom.is_some() {
-            let (c, sz) = (g.c, g.size);
-            self.wflip.resize(c * m * sz * sz, 0.0);
-            for f in 0..m {
-                for ch in 0..c {
-                    for ky in 0..sz {
-                        for kx in 0..sz {
-                            self.wflip[ch * m * sz * sz + (f * sz + ky) * sz + kx] = self
-                                .params
-                                .weights[f * k + (ch * sz + (sz - 1 - ky)) * sz + (sz - 1 - kx)];
-                        }
-                    }
-                }
-            }
-        }
-        let wflip = &self.wflip;
         let weights = &self.params.weights;
         let delta = SharedMut::new(delta);
         let parts = SharedMut::new(&mut self.parts);
@@ -298,39 +260,6 @@ impl Conv {
                             w_t,
                             delta,
                             d,
-                        );
-                    }
-                } else if let Some(gd) = flip_geom {
-                    // Stride 1: the input gradient is the convolution of the
-                    // delta with the flipped kernels, written straight into
-                    // the previous delta (no col2im).
-                    // SAFETY: the delta planes of images b0..b0+cnt are this
-                    // chunk's, and no thread writes them any more.
-                    im2col_planes(
-                        &gd,
-                        |f| unsafe { &*delta.slice((f * b + b0) * n, cnt * n) },
-                        cnt,
-                        &mut w.dcols,
-                    );
-                    let kf = m * g.size * g.size;
-                    // SAFETY: writes only columns [b0*hw, (b0+cnt)*hw) of each
-                    // channel row of the previous delta: disjoint across chunks.
-                    unsafe {
-                        gemm_shared(
-                            g.c,
-                            cnt * hw,
-                            kf,
-                            prev,
-                            Strided {
-                                offset: b0 * hw,
-                                rs: b * hw,
-                                cs: 1,
-                            },
-                            false,
-                            wflip,
-                            Strided::row_major(0, kf),
-                            &w.dcols,
-                            Strided::row_major(0, cnt * hw),
                         );
                     }
                 } else {
