@@ -318,17 +318,31 @@ pub fn run(a: BenchDecryptArgs) -> Result<()> {
         log2_x: true,
         series: vec![
             Series::new(
-                "plain",
+                "plain, wall time",
                 points
                     .iter()
                     .map(|p| (p.batch as f64, p.plain_ms))
                     .collect(),
             ),
             Series::new(
-                "sealed (decrypted in the enclave)",
+                "sealed (opened in the enclave), wall time",
                 points
                     .iter()
                     .map(|p| (p.batch as f64, p.sealed_ms))
+                    .collect(),
+            ),
+            Series::new(
+                "plain, CPU time",
+                points
+                    .iter()
+                    .map(|p| (p.batch as f64, p.plain_cpu_ms))
+                    .collect(),
+            ),
+            Series::new(
+                "sealed, CPU time",
+                points
+                    .iter()
+                    .map(|p| (p.batch as f64, p.sealed_cpu_ms))
                     .collect(),
             ),
         ],
