@@ -363,6 +363,10 @@ pub unsafe fn stream_line_ranges(
 
 /// Writes `lines` whole lines from `src` to the line-aligned `dst` with
 /// non-temporal stores.
+///
+/// # Safety
+/// `src` and `dst` must be valid for `lines * 64` bytes, must not overlap,
+/// and `dst` must be 64-byte aligned.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 unsafe fn stream_lines(dst: *mut u8, src: *const u8, lines: usize) {
@@ -388,9 +392,15 @@ unsafe fn stream_lines(dst: *mut u8, src: *const u8, lines: usize) {
     }
 }
 
+/// Copies `lines` whole lines from `src` to `dst` (no streaming stores here).
+///
+/// # Safety
+/// As for the x86_64 version: both ranges valid for `lines * 64` bytes and
+/// not overlapping.
 #[cfg(not(target_arch = "x86_64"))]
 unsafe fn stream_lines(dst: *mut u8, src: *const u8, lines: usize) {
-    // SAFETY: as above.
+    // SAFETY: the caller guarantees both ranges are valid for lines * 64
+    // bytes and do not overlap, which is all copy_nonoverlapping needs.
     unsafe { std::ptr::copy_nonoverlapping(src, dst, lines * LINE) }
 }
 
@@ -411,6 +421,10 @@ pub fn fence(strategy: FlushStrategy) {
     }
 }
 
+/// Writes back (and for the flush forms, evicts) the cache line holding `p`.
+///
+/// # Safety
+/// `p` must point into memory mapped in this process, and the CPU must have clwb.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn clwb(p: *const u8) {
@@ -419,6 +433,10 @@ unsafe fn clwb(p: *const u8) {
     unsafe { std::arch::asm!("clwb [{0}]", in(reg) p, options(nostack, preserves_flags)) }
 }
 
+/// Writes back (and for the flush forms, evicts) the cache line holding `p`.
+///
+/// # Safety
+/// `p` must point into memory mapped in this process, and the CPU must have clflushopt.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn clflushopt(p: *const u8) {
@@ -426,6 +444,10 @@ unsafe fn clflushopt(p: *const u8) {
     unsafe { std::arch::asm!("clflushopt [{0}]", in(reg) p, options(nostack, preserves_flags)) }
 }
 
+/// Writes back (and for the flush forms, evicts) the cache line holding `p`.
+///
+/// # Safety
+/// `p` must point into memory mapped in this process, (every x86_64 CPU has clflush).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn clflush(p: *const u8) {
