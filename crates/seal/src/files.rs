@@ -15,31 +15,15 @@ use crate::error::{Result, SealError};
 /// existing file unless `overwrite` is true (then the file is replaced
 /// atomically through a 0600 temporary file in the same directory).
 pub fn write_secret_file(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
-    if !overwrite && path.exists() {
-        return Err(SealError::Exists {
-            path: path.to_path_buf(),
-        });
-    }
+    refuse_existing(path, overwrite)?;
     let tmp = tmp_path(path);
     let _ = fs::remove_file(&tmp);
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| SealError::io(&tmp, e))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| SealError::io(&tmp, e))?;
-    drop(f);
-    if !overwrite && path.exists() {
+    write_synced(OpenOptions::new().create_new(true).mode(0o600), &tmp, bytes)?;
+    if let Err(e) = refuse_existing(path, overwrite) {
         let _ = fs::remove_file(&tmp);
-        return Err(SealError::Exists {
-            path: path.to_path_buf(),
-        });
+        return Err(e);
     }
-    fs::rename(&tmp, path).map_err(|e| SealError::io(path, e))?;
-    Ok(())
+    fs::rename(&tmp, path).map_err(|e| SealError::io(path, e))
 }
 
 /// Reads a secret file, refusing it if group or others can access it.
@@ -60,24 +44,36 @@ pub fn read_secret_file(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
 /// Writes a public (non-secret, e.g. sealed) file atomically: temporary file,
 /// fsync, rename. Refuses to overwrite unless `overwrite`.
 pub fn write_public_file(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
+    refuse_existing(path, overwrite)?;
+    let tmp = tmp_path(path);
+    write_synced(
+        OpenOptions::new().create(true).truncate(true).mode(0o644),
+        &tmp,
+        bytes,
+    )?;
+    fs::rename(&tmp, path).map_err(|e| SealError::io(path, e))
+}
+
+/// [`SealError::Exists`] if `path` exists and may not be overwritten.
+fn refuse_existing(path: &Path, overwrite: bool) -> Result<()> {
     if !overwrite && path.exists() {
         return Err(SealError::Exists {
             path: path.to_path_buf(),
         });
     }
-    let tmp = tmp_path(path);
-    let mut f = OpenOptions::new()
+    Ok(())
+}
+
+/// Opens `tmp` for writing with `opts` (which say how it is created), writes
+/// `bytes` and fsyncs it.
+fn write_synced(opts: &mut OpenOptions, tmp: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = opts
         .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(&tmp)
-        .map_err(|e| SealError::io(&tmp, e))?;
+        .open(tmp)
+        .map_err(|e| SealError::io(tmp, e))?;
     f.write_all(bytes)
         .and_then(|_| f.sync_all())
-        .map_err(|e| SealError::io(&tmp, e))?;
-    drop(f);
-    fs::rename(&tmp, path).map_err(|e| SealError::io(path, e))
+        .map_err(|e| SealError::io(tmp, e))
 }
 
 /// The temporary sibling `path` is written through.
@@ -88,6 +84,20 @@ pub fn tmp_path(path: &Path) -> std::path::PathBuf {
         .unwrap_or_default();
     name.push(".tmp");
     path.with_file_name(name)
+}
+
+/// Fsyncs the directory holding `path` (`.` for a bare file name), so that a
+/// rename into it is durable.
+pub fn sync_parent_dir(path: &Path) -> std::io::Result<()> {
+    fs::File::open(parent_dir(path)).and_then(|d| d.sync_all())
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
 }
 
 /// Creates directory `dir` (and parents) with mode 0700 for the last level.
