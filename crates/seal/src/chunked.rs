@@ -10,7 +10,7 @@
 
 use crate::error::{Result, SealError};
 use crate::key::SealKey;
-use crate::record::{OVERHEAD, describe_aad, open_into, seal_into};
+use crate::record::{OVERHEAD, check_len, describe_aad, open_into, seal_into};
 
 /// Plaintext bytes per chunk (the last chunk may be shorter): 1 MiB.
 pub const CHUNK_SIZE: usize = 1 << 20;
@@ -89,14 +89,11 @@ impl ChunkAad {
 /// [`chunked_sealed_len`]`(plain.len())`), chunk by chunk, each bound to its
 /// index and the chunk count.
 pub fn seal_chunked_into(key: &SealKey, aad: &[u8], plain: &[u8], out: &mut [u8]) -> Result<()> {
-    let expected = chunked_sealed_len(plain.len());
-    if out.len() != expected {
-        return Err(SealError::Length {
-            what: "chunked sealed buffer".into(),
-            actual: out.len(),
-            expected,
-        });
-    }
+    check_len(
+        "chunked sealed buffer",
+        out.len(),
+        chunked_sealed_len(plain.len()),
+    )?;
     let count = chunk_count(plain.len());
     let mut caad = ChunkAad::new(aad);
     let mut off = 0;

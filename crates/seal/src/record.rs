@@ -56,7 +56,8 @@ pub(crate) fn describe_aad(aad: &[u8]) -> String {
     }
 }
 
-fn check_len(what: &str, actual: usize, expected: usize) -> Result<()> {
+/// [`SealError::Length`] naming `what` unless `actual == expected`.
+pub(crate) fn check_len(what: &str, actual: usize, expected: usize) -> Result<()> {
     if actual == expected {
         Ok(())
     } else {
@@ -119,20 +120,23 @@ pub fn seal_to_vec(key: &SealKey, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The plaintext length of a record of `len` bytes, or a format error
+/// (describing the record by `aad`) if it is too short to be one.
+fn record_plain_len(aad: &[u8], len: usize) -> Result<usize> {
+    plain_len(len).ok_or_else(|| {
+        SealError::format(
+            describe_aad(aad),
+            format!("record is {len} bytes, shorter than the {OVERHEAD} bytes of nonce and tag"),
+        )
+    })
+}
+
 /// Opens the read-only `record` into `out` (`out.len()` must be
 /// `record.len() - OVERHEAD`). On failure `out` is zeroed and the error
 /// describes the record by its associated data; use
 /// [`SealError::for_record`] to give it a better name.
 pub fn open_into(key: &SealKey, aad: &[u8], record: &[u8], out: &mut [u8]) -> Result<()> {
-    let Some(n) = plain_len(record.len()) else {
-        return Err(SealError::format(
-            describe_aad(aad),
-            format!(
-                "record is {} bytes, shorter than the {OVERHEAD} bytes of nonce and tag",
-                record.len()
-            ),
-        ));
-    };
+    let n = record_plain_len(aad, record.len())?;
     check_len("plaintext buffer", out.len(), n)?;
     let nonce = Nonce::try_assume_unique_for_key(&record[..NONCE_LEN])
         .expect("nonce slice has NONCE_LEN bytes");
@@ -155,15 +159,7 @@ pub fn open_into(key: &SealKey, aad: &[u8], record: &[u8], out: &mut [u8]) -> Re
 /// Opens a record in place; returns the plaintext, which is
 /// `record[NONCE_LEN..record.len() - TAG_LEN]`. On failure that range is zeroed.
 pub fn open_in_place<'a>(key: &SealKey, aad: &[u8], record: &'a mut [u8]) -> Result<&'a mut [u8]> {
-    let Some(n) = plain_len(record.len()) else {
-        return Err(SealError::format(
-            describe_aad(aad),
-            format!(
-                "record is {} bytes, shorter than the {OVERHEAD} bytes of nonce and tag",
-                record.len()
-            ),
-        ));
-    };
+    let n = record_plain_len(aad, record.len())?;
     let nonce = Nonce::try_assume_unique_for_key(&record[..NONCE_LEN])
         .expect("nonce slice has NONCE_LEN bytes");
     let (head, tag) = record.split_at_mut(NONCE_LEN + n);

@@ -17,9 +17,9 @@
 //! streaming-store intrinsics).
 
 use crate::chunked::{CHUNK_SIZE, chunk_count, chunked_sealed_len};
-use crate::error::{Result, SealError};
+use crate::error::Result;
 use crate::key::SealKey;
-use crate::record::{OVERHEAD, seal_into};
+use crate::record::{OVERHEAD, check_len, seal_into};
 
 /// Copies `src` into `dst` (same length) with non-temporal stores for the
 /// 16-byte-aligned middle of `dst` and ordinary stores for its ends. Does not
@@ -97,14 +97,11 @@ impl NtSealer {
         plain: &[u8],
         out: &mut [u8],
     ) -> Result<()> {
-        let expected = chunked_sealed_len(plain.len());
-        if out.len() != expected {
-            return Err(SealError::Length {
-                what: "chunked sealed buffer".into(),
-                actual: out.len(),
-                expected,
-            });
-        }
+        check_len(
+            "chunked sealed buffer",
+            out.len(),
+            chunked_sealed_len(plain.len()),
+        )?;
         let count = chunk_count(plain.len());
         let caad = &mut self.aad;
         caad.clear();
