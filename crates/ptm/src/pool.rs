@@ -609,20 +609,12 @@ impl<'a> Tx<'a> {
     #[cold]
     #[inline(never)]
     fn err_bounds(&self, off: u64, len: u64) -> PtmError {
-        PtmError::OutOfBounds {
-            path: self.backend.name().to_path_buf(),
-            off,
-            len,
-            limit: self.main_len as u64,
-        }
+        out_of_bounds(self.backend.name(), off, len, self.main_len)
     }
 
     #[inline(always)]
     fn check(&self, off: u64, len: usize) -> Result<usize> {
-        match off.checked_add(len as u64) {
-            Some(end) if end <= self.main_len as u64 => Ok(off as usize),
-            _ => Err(self.err_bounds(off, len as u64)),
-        }
+        in_bounds(off, len, self.main_len, || self.backend.name())
     }
 
     pub(crate) fn name(&self) -> &Path {
@@ -811,12 +803,22 @@ impl<'a> Tx<'a> {
         };
     }
 
-    fn commit(&mut self) {
+    /// Marks the transaction done; whether it wrote anything (then its log
+    /// is drained, ready for the commit or the roll-back).
+    #[inline]
+    fn finish(&mut self) -> bool {
         self.done = true;
         if !self.log.began {
-            return;
+            return false;
         }
         self.log.drain_raw();
+        true
+    }
+
+    fn commit(&mut self) {
+        if !self.finish() {
+            return;
+        }
         let be = self.backend;
         let (m, bk) = (HEADER_LEN, HEADER_LEN + self.main_len);
         let over = self.ranges();
@@ -870,11 +872,9 @@ impl<'a> Tx<'a> {
     }
 
     fn abort(&mut self) {
-        self.done = true;
-        if !self.log.began {
+        if !self.finish() {
             return;
         }
-        self.log.drain_raw();
         let be = self.backend;
         let (m, bk) = (HEADER_LEN, HEADER_LEN + self.main_len);
         let over = self.ranges();
@@ -910,6 +910,31 @@ impl Drop for Tx<'_> {
     }
 }
 
+/// `off` as an index if `[off, off + len)` lies within `limit` bytes, else
+/// [`PtmError::OutOfBounds`] naming the pool at `path()` (only called then).
+#[inline(always)]
+fn in_bounds<'p>(
+    off: u64,
+    len: usize,
+    limit: usize,
+    path: impl FnOnce() -> &'p Path,
+) -> Result<usize> {
+    match off.checked_add(len as u64) {
+        Some(end) if end <= limit as u64 => Ok(off as usize),
+        _ => Err(out_of_bounds(path(), off, len as u64, limit)),
+    }
+}
+
+#[cold]
+fn out_of_bounds(path: &Path, off: u64, len: u64, limit: usize) -> PtmError {
+    PtmError::OutOfBounds {
+        path: path.to_path_buf(),
+        off,
+        len,
+        limit: limit as u64,
+    }
+}
+
 /// A read-only view of main. Offsets are from the start of main.
 pub struct View<'a> {
     main: &'a [u8],
@@ -918,15 +943,7 @@ pub struct View<'a> {
 
 impl<'a> View<'a> {
     fn check(&self, off: u64, len: usize) -> Result<usize> {
-        match off.checked_add(len as u64) {
-            Some(end) if end <= self.main.len() as u64 => Ok(off as usize),
-            _ => Err(PtmError::OutOfBounds {
-                path: self.name.to_path_buf(),
-                off,
-                len: len as u64,
-                limit: self.main.len() as u64,
-            }),
-        }
+        in_bounds(off, len, self.main.len(), || self.name)
     }
 
     /// All of main.
@@ -987,15 +1004,7 @@ pub struct RawWriter<'a> {
 
 impl RawWriter<'_> {
     fn check(&self, off: u64, len: usize) -> Result<usize> {
-        match off.checked_add(len as u64) {
-            Some(end) if end <= self.len as u64 => Ok(off as usize),
-            _ => Err(PtmError::OutOfBounds {
-                path: self.backend.name().to_path_buf(),
-                off,
-                len: len as u64,
-                limit: self.len as u64,
-            }),
-        }
+        in_bounds(off, len, self.len, || self.backend.name())
     }
 
     /// Length of the raw region.
