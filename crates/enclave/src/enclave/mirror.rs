@@ -1,16 +1,19 @@
 //! Attaching to a pool (creating its superblock and first mirror, or checking
 //! it and mirroring in) and the mirror-out/in of each mode.
 
-use super::{Attached, Enclave, Session, checkpoint_error, ns, pool_name};
+use super::{Attached, CheckpointStore, Enclave, Session, checkpoint_error, ns, pool_name};
 use crate::error::{EnclaveError, Result};
-use crate::image;
+use crate::image::{self, ImageLayout, Meta};
 use crate::keys::Keys;
 use crate::layout::{
     self, AB_SELECTOR_LEN, DIRECTORY_LEN, MirrorDirectory, MirrorMode, PAGE, Region,
     SUPERBLOCK_LEN, SUPERBLOCK_ROOT, Superblock,
 };
 use crate::stats::{MirrorInStats, MirrorOutStats};
+use nn::Network;
 use ptm::{PmBackend, Pool, PtmError, Tx};
+use seal::SealKey;
+use seal::stream::NtSealer;
 use std::time::Instant;
 
 const CFG_AAD_DOMAIN: &[u8] = b"plinius/sealed-cfg/v1\0";
@@ -26,6 +29,74 @@ fn out_of_space_hint(e: EnclaveError) -> EnclaveError {
              Enclave::plan (nothing was written)"
         )),
         other => other,
+    }
+}
+
+/// What a mirror-out seals: the state of `net` at `meta`, under `key`.
+struct ImageSource<'a> {
+    key: &'a SealKey,
+    fingerprint: &'a [u8; 32],
+    layout: &'a ImageLayout,
+    meta: &'a Meta,
+    net: &'a Network,
+}
+
+impl ImageSource<'_> {
+    /// Seals the image into `out` (with non-temporal stores if `nt` is
+    /// given); returns the nanoseconds it took.
+    fn seal(&self, out: &mut [u8], nt: Option<&mut [NtSealer; 2]>) -> Result<u64> {
+        let t = Instant::now();
+        image::seal_image(
+            self.key,
+            self.fingerprint,
+            self.layout,
+            self.meta,
+            self.net,
+            out,
+            nt,
+        )?;
+        Ok(ns(t))
+    }
+
+    /// `ab` mode: seals into slot `slot`, persists and fences it, then points
+    /// the selector at it (persisted, fenced), the commit point. Returns the
+    /// sealing nanoseconds.
+    fn write_ab_slot<B: PmBackend>(
+        &self,
+        pool: &mut Pool<B>,
+        sb: &Superblock,
+        slot: u64,
+        nt: Option<&mut [NtSealer; 2]>,
+    ) -> Result<u64> {
+        let region = sb.ab_slot(slot);
+        let len = self.layout.len;
+        let mut raw = pool.raw_mut();
+        let seal_ns = self.seal(raw.bytes_mut(region.off, len)?, nt)?;
+        raw.persist(region.off, len)?;
+        raw.fence();
+        raw.store_u64(
+            sb.ab_area.off,
+            layout::selector_word(slot, self.meta.iteration),
+        )?;
+        raw.persist(sb.ab_area.off, 8)?;
+        raw.fence();
+        Ok(seal_ns)
+    }
+
+    /// `ssd` mode: seals into `buf` and hands it to the host's checkpoint
+    /// `store`. Returns the sealing nanoseconds.
+    fn store_ssd(
+        &self,
+        store: Option<&mut Box<dyn CheckpointStore>>,
+        buf: &mut Vec<u8>,
+    ) -> Result<u64> {
+        let store = store.ok_or_else(|| {
+            EnclaveError::Usage("ssd mode needs the host's checkpoint store".into())
+        })?;
+        buf.resize(self.layout.len, 0);
+        let seal_ns = self.seal(buf, None)?;
+        store.store(buf).map_err(checkpoint_error)?;
+        Ok(seal_ns)
     }
 }
 
@@ -201,12 +272,14 @@ impl Enclave {
         let meta = self.meta();
         let t0 = Instant::now();
         let mut seal_ns = 0;
-        let (key, fp, lay, net) = (
-            &self.keys.mirror,
-            &self.fingerprint,
-            &self.layout,
-            &self.net,
-        );
+        let lay = &self.layout;
+        let src = ImageSource {
+            key: &self.keys.mirror,
+            fingerprint: &self.fingerprint,
+            layout: lay,
+            meta: &meta,
+            net: &self.net,
+        };
         let nt = if self.streaming {
             Some(&mut self.nt)
         } else {
@@ -217,17 +290,7 @@ impl Enclave {
                 pool.write(|tx| -> Result<()> {
                     let dir_off = tx.alloc(DIRECTORY_LEN as u64)?;
                     let img_off = tx.alloc(image_len)?;
-                    let t = Instant::now();
-                    image::seal_image(
-                        key,
-                        fp,
-                        lay,
-                        &meta,
-                        net,
-                        tx.bytes_mut(img_off, lay.len)?,
-                        nt,
-                    )?;
-                    seal_ns = ns(t);
+                    seal_ns = src.seal(tx.bytes_mut(img_off, lay.len)?, nt)?;
                     let dir = MirrorDirectory {
                         iteration: meta.iteration,
                         image: Region {
@@ -242,35 +305,11 @@ impl Enclave {
                 })?;
             }
             MirrorMode::Ab => {
-                let slot = sb.ab_slot(0);
-                let mut raw = pool.raw_mut();
-                let t = Instant::now();
-                image::seal_image(
-                    key,
-                    fp,
-                    lay,
-                    &meta,
-                    net,
-                    raw.bytes_mut(slot.off, lay.len)?,
-                    nt,
-                )?;
-                seal_ns = ns(t);
-                raw.persist(slot.off, lay.len)?;
-                raw.fence();
-                raw.store_u64(sb.ab_area.off, layout::selector_word(0, meta.iteration))?;
-                raw.persist(sb.ab_area.off, 8)?;
-                raw.fence();
+                seal_ns = src.write_ab_slot(pool, &sb, 0, nt)?;
                 pool.write(|tx| write_superblock(tx, &mut sb, &cfg, &keys_blob))?;
             }
             MirrorMode::Ssd => {
-                let store = self.store.as_mut().ok_or_else(|| {
-                    EnclaveError::Usage("ssd mode needs the host's checkpoint store".into())
-                })?;
-                self.ssd_buf.resize(lay.len, 0);
-                let t = Instant::now();
-                image::seal_image(key, fp, lay, &meta, net, &mut self.ssd_buf, None)?;
-                seal_ns = ns(t);
-                store.store(&self.ssd_buf).map_err(checkpoint_error)?;
+                seal_ns = src.store_ssd(self.store.as_mut(), &mut self.ssd_buf)?;
                 pool.write(|tx| write_superblock(tx, &mut sb, &cfg, &keys_blob))?;
             }
         }
@@ -312,12 +351,14 @@ impl Enclave {
         let it = meta.iteration;
         let t0 = Instant::now();
         let mut seal_ns = 0;
-        let (key, fp, lay, net) = (
-            &self.keys.mirror,
-            &self.fingerprint,
-            &self.layout,
-            &self.net,
-        );
+        let lay = &self.layout;
+        let src = ImageSource {
+            key: &self.keys.mirror,
+            fingerprint: &self.fingerprint,
+            layout: lay,
+            meta: &meta,
+            net: &self.net,
+        };
         let nt = if self.streaming {
             Some(&mut self.nt)
         } else {
@@ -327,10 +368,7 @@ impl Enclave {
             MirrorMode::Romulus => {
                 let dir = layout::read_directory(pool, &sb)?;
                 pool.write(|tx| -> Result<()> {
-                    let t = Instant::now();
-                    let dst = tx.bytes_mut(dir.image.off, lay.len)?;
-                    image::seal_image(key, fp, lay, &meta, net, dst, nt)?;
-                    seal_ns = ns(t);
+                    seal_ns = src.seal(tx.bytes_mut(dir.image.off, lay.len)?, nt)?;
                     let d = MirrorDirectory {
                         iteration: it,
                         image: dir.image,
@@ -342,37 +380,13 @@ impl Enclave {
             }
             MirrorMode::Ab => {
                 let idle = 1 - active;
-                let slot = sb.ab_slot(idle);
-                let mut raw = pool.raw_mut();
-                let t = Instant::now();
-                image::seal_image(
-                    key,
-                    fp,
-                    lay,
-                    &meta,
-                    net,
-                    raw.bytes_mut(slot.off, lay.len)?,
-                    nt,
-                )?;
-                seal_ns = ns(t);
-                raw.persist(slot.off, lay.len)?;
-                raw.fence();
-                raw.store_u64(sb.ab_area.off, layout::selector_word(idle, it))?;
-                raw.persist(sb.ab_area.off, 8)?;
-                raw.fence();
+                seal_ns = src.write_ab_slot(pool, &sb, idle, nt)?;
                 if let Some(s) = self.session.as_mut() {
                     s.ab_active = idle;
                 }
             }
             MirrorMode::Ssd => {
-                let store = self.store.as_mut().ok_or_else(|| {
-                    EnclaveError::Usage("ssd mode needs the host's checkpoint store".into())
-                })?;
-                self.ssd_buf.resize(lay.len, 0);
-                let t = Instant::now();
-                image::seal_image(key, fp, lay, &meta, net, &mut self.ssd_buf, None)?;
-                seal_ns = ns(t);
-                store.store(&self.ssd_buf).map_err(checkpoint_error)?;
+                seal_ns = src.store_ssd(self.store.as_mut(), &mut self.ssd_buf)?;
             }
         }
         let total_ns = ns(t0);
