@@ -24,9 +24,7 @@ fn window(b: &[u8]) -> Option<&[u8]> {
 fn no_plaintext_in_pool(mode: MirrorMode) {
     let fx = Fixture::new(16);
     let store = MemStore::default();
-    let mut e = fx.enclave(mode, &store);
-    let mut pool = fx.mem_pool(&e);
-    e.attach(&mut pool).unwrap();
+    let (mut e, mut pool) = fx.attached(mode, &store);
     train_to(&mut e, &mut pool, 3);
     let mut hay = pool.backend().bytes().to_vec();
     if let Some(b) = store.bytes() {

@@ -86,9 +86,7 @@ fn provisioned_bundle_is_accepted_through_the_session_state() {
 fn export_opens_for_the_owner_only() {
     let fx = Fixture::new(16);
     let store = MemStore::default();
-    let mut e = fx.enclave(MirrorMode::Romulus, &store);
-    let mut pool = fx.mem_pool(&e);
-    e.attach(&mut pool).unwrap();
+    let (mut e, mut pool) = fx.attached(MirrorMode::Romulus, &store);
     train_to(&mut e, &mut pool, 2);
     let sealed = e.export_sealed().unwrap();
     let m = open_exported(&fx.bundle.model, &sealed, "model.sealed").unwrap();
@@ -119,9 +117,7 @@ fn window_of(b: &[u8]) -> &[u8] {
 fn evaluate_on_plain_and_sealed_test_sets_agree() {
     let fx = Fixture::new(16);
     let store = MemStore::default();
-    let mut e = fx.enclave(MirrorMode::Romulus, &store);
-    let mut pool = fx.mem_pool(&e);
-    e.attach(&mut pool).unwrap();
+    let (mut e, mut pool) = fx.attached(MirrorMode::Romulus, &store);
     train_to(&mut e, &mut pool, 3);
     let mut px = Vec::new();
     let mut labels = Vec::new();

@@ -172,6 +172,15 @@ impl Fixture {
         e
     }
 
+    /// A new enclave in `mode` (checkpoints to `store`), attached to a new
+    /// [`Self::mem_pool`].
+    pub fn attached(&self, mode: MirrorMode, store: &MemStore) -> (Enclave, Pool<MemBackend>) {
+        let mut e = self.enclave(mode, store);
+        let mut pool = self.mem_pool(&e);
+        e.attach(&mut pool).unwrap();
+        (e, pool)
+    }
+
     /// A pool over plain memory sized by `e.plan`, with the dataset imported.
     pub fn mem_pool(&self, e: &Enclave) -> Pool<MemBackend> {
         let plan = e.plan(self.dataset.len() as u64);

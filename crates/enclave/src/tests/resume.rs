@@ -112,9 +112,7 @@ fn enclave_is_send_and_streaming_or_not_gives_images_that_open() {
     send::<Enclave>();
     let fx = Fixture::new(16);
     let store = MemStore::default();
-    let mut e = fx.enclave(MirrorMode::Ab, &store);
-    let mut pool = fx.mem_pool(&e);
-    e.attach(&mut pool).unwrap();
+    let (mut e, mut pool) = fx.attached(MirrorMode::Ab, &store);
     train_to(&mut e, &mut pool, 1);
     e.set_streaming_stores(false);
     train_to(&mut e, &mut pool, 2);

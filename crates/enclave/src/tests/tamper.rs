@@ -45,9 +45,7 @@ fn image_bytes<B: PmBackend>(pool: &mut Pool<B>, store: &MemStore) -> Vec<u8> {
 /// A trained pool (iteration 3) and a copy of its image at iteration 2.
 fn trained(fx: &Fixture, mode: MirrorMode) -> (Pool<MemBackend>, MemStore, Vec<u8>, Enclave) {
     let store = MemStore::default();
-    let mut e = fx.enclave(mode, &store);
-    let mut pool = fx.mem_pool(&e);
-    e.attach(&mut pool).unwrap();
+    let (mut e, mut pool) = fx.attached(mode, &store);
     train_to(&mut e, &mut pool, 2);
     let old = image_bytes(&mut pool, &store);
     train_to(&mut e, &mut pool, 3);
@@ -194,9 +192,7 @@ fn ab_record_from_the_other_slot_fails() {
 fn tampered_dataset_record_names_the_sample_and_trains_nothing() {
     let fx = Fixture::new(16);
     let store = MemStore::default();
-    let mut e = fx.enclave(MirrorMode::Romulus, &store);
-    let mut pool = fx.mem_pool(&e);
-    e.attach(&mut pool).unwrap();
+    let (mut e, mut pool) = fx.attached(MirrorMode::Romulus, &store);
     train_to(&mut e, &mut pool, 1);
     let victim = 5u64;
     let h = seal::dataset::parse_header(&fx.dataset, "t").unwrap();
@@ -239,9 +235,7 @@ fn tampered_dataset_record_names_the_sample_and_trains_nothing() {
 fn another_cfg_mode_or_keys_on_an_existing_pool_leave_it_untouched() {
     let fx = Fixture::new(16);
     let store = MemStore::default();
-    let mut e = fx.enclave(MirrorMode::Romulus, &store);
-    let mut pool = fx.mem_pool(&e);
-    e.attach(&mut pool).unwrap();
+    let (mut e, mut pool) = fx.attached(MirrorMode::Romulus, &store);
     train_to(&mut e, &mut pool, 2);
     drop(e);
     let before = pool.backend().bytes().to_vec();
@@ -317,9 +311,7 @@ fn foreign_or_corrupt_superblock_is_a_clear_error() {
 fn incomplete_dataset_import_is_refused() {
     let fx = Fixture::new(4);
     let store = MemStore::default();
-    let mut e = fx.enclave(MirrorMode::Ab, &store);
-    let mut pool = fx.mem_pool(&e);
-    e.attach(&mut pool).unwrap();
+    let (mut e, mut pool) = fx.attached(MirrorMode::Ab, &store);
     let area = e.superblock().unwrap().dataset_area;
     pool.raw_mut()
         .store_u64(area.off + IMPORT_STATE_OFF, layout::STATE_IMPORTING)
