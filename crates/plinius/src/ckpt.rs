@@ -18,10 +18,12 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+pub use seal::files::tmp_path;
+use seal::files::{parent_dir, sync_parent_dir};
 
 /// Magic at the start of a checkpoint file.
 pub const CKPT_MAGIC: [u8; 8] = *b"PLCKPT\0\0";
@@ -50,30 +52,12 @@ impl CkptWriteStats {
     }
 }
 
-/// The temporary sibling a checkpoint is written through.
-pub fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".tmp");
-    path.with_file_name(name)
-}
-
 fn frame_header(image_len: usize) -> [u8; CKPT_HEADER_LEN] {
     let mut h = [0u8; CKPT_HEADER_LEN];
     h[..8].copy_from_slice(&CKPT_MAGIC);
     h[8..12].copy_from_slice(&CKPT_VERSION.to_le_bytes());
     h[16..24].copy_from_slice(&(image_len as u64).to_le_bytes());
     h
-}
-
-/// The directory holding `path` (`.` for a bare file name).
-fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
 }
 
 /// Writes `image` to the checkpoint file `path` crash-safely (tmp, fsync,
@@ -97,10 +81,12 @@ pub fn write_checkpoint(path: &Path, image: &[u8]) -> Result<CkptWriteStats> {
     let t2 = Instant::now();
     std::fs::rename(&tmp, path)
         .with_context(|| format!("checkpoint {}: cannot rename into place", path.display()))?;
-    let dir = parent_dir(path);
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("checkpoint directory {}: fsync failed", dir.display()))?;
+    sync_parent_dir(path).with_context(|| {
+        format!(
+            "checkpoint directory {}: fsync failed",
+            parent_dir(path).display()
+        )
+    })?;
     let t3 = Instant::now();
     Ok(CkptWriteStats {
         bytes: (CKPT_HEADER_LEN + image.len()) as u64,

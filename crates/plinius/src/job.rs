@@ -9,7 +9,6 @@
 //! mirror leaves a pool with no superblock, which the next start completes.
 //! An existing pool is never re-created.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -222,14 +221,29 @@ fn create_pool(path: &Path, size: ptm::PoolSize, opts: &PoolOptions) -> Result<P
         );
     }
     std::fs::rename(&tmp, path).map_err(io_err(path, "cannot rename the new pool into place"))?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir, "fsync of the directory failed"))?;
+    seal::files::sync_parent_dir(path).map_err(io_err(
+        seal::files::parent_dir(path),
+        "fsync of the directory failed",
+    ))?;
     Ok(Pool::open(path, opts)?)
+}
+
+/// Before a job's first start writes anything: the enclave's keys must open
+/// the sealed dataset's header (and it must be a training split for the
+/// model), else the pool would hold keys that cannot train on its data.
+fn check_dataset_keys(e: &Enclave, data: &Path, pool: &Path) -> Result<()> {
+    use std::io::Read;
+    let mut header = [0u8; seal::dataset::HEADER_LEN];
+    std::fs::File::open(data)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .map_err(io_err(data, "cannot read the dataset header"))?;
+    e.check_dataset_header(&header).with_context(|| {
+        format!(
+            "{}: not usable with the keys given (--key, or --bundle and --state); {} was not written",
+            data.display(),
+            pool.display()
+        )
+    })
 }
 
 fn import_bar(quiet: bool) -> ProgressBar {
@@ -325,6 +339,7 @@ impl Job {
                         )
                     })?;
                     let h = check_dataset_file(data)?;
+                    check_dataset_keys(&e, data, path)?;
                     let plan = e.plan(h.file_len() as u64);
                     if pool.main_len() < plan.main_len || pool.raw_len() != plan.raw_len {
                         bail!(
@@ -350,6 +365,7 @@ impl Job {
             let h = check_dataset_file(data)?;
             let (keys, from) = provision_keys(a.keys, &platform)?;
             let e = Enclave::new(keys, &cfg_text, &origin, config)?;
+            check_dataset_keys(&e, data, path)?;
             let plan = e.plan(h.file_len() as u64);
             let pool = create_pool(path, plan.pool_size(), &popts)?;
             pool_created = true;
