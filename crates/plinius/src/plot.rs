@@ -18,6 +18,9 @@
 //! ```
 
 use anyhow::{Context, Result, bail};
+use plotters::chart::MeshStyle;
+use plotters::coord::Shift;
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -102,6 +105,54 @@ fn plot_err(path: &Path, e: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("drawing {}: {e}", path.display())
 }
 
+/// A white canvas of `size` pixels that is saved to the PNG file `path`.
+fn canvas(path: &Path, size: (u32, u32)) -> Result<DrawingArea<BitMapBackend<'_>, Shift>> {
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
+    Ok(root)
+}
+
+/// The y axis range for data spanning `y0..=y1`: from 0 (or a little below
+/// `y0`) to a little above `y1`.
+fn y_range((y0, y1): (f64, f64), from_zero: bool) -> (f64, f64) {
+    let y1 = if y1 <= y0 { y0 + 1.0 } else { y1 };
+    let ylo = if from_zero {
+        0f64.min(y0)
+    } else {
+        y0 - 0.05 * (y1 - y0)
+    };
+    (ylo, y1 + 0.08 * (y1 - ylo))
+}
+
+/// The fonts of axis descriptions and tick labels, the same on every chart.
+fn axis_fonts<'m, 'a, 'b, 'c, X, Y>(
+    mesh: &'m mut MeshStyle<'a, 'b, X, Y, BitMapBackend<'c>>,
+) -> &'m mut MeshStyle<'a, 'b, X, Y, BitMapBackend<'c>>
+where
+    X: Ranged,
+    Y: Ranged,
+{
+    mesh.axis_desc_style(("sans-serif", 20))
+        .label_style(("sans-serif", 16))
+}
+
+/// Draws the legend box (labels in a `font`-pixel font) at `position`.
+fn draw_legend<'a, 'b: 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, BitMapBackend<'b>, CT>,
+    path: &Path,
+    font: u32,
+    position: SeriesLabelPosition,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", font))
+        .position(position)
+        .draw()
+        .map_err(|e| plot_err(path, e))
+}
+
 impl LineChart {
     /// Draws the chart into a PNG file.
     pub fn save_png(&self, path: impl AsRef<Path>) -> Result<()> {
@@ -111,15 +162,8 @@ impl LineChart {
             bail!("{}: nothing to plot", path.display());
         };
         let (y0, y1) = bounds(pts().map(|p| p.1)).unwrap_or((0.0, 1.0));
-        let y1 = if y1 <= y0 { y0 + 1.0 } else { y1 };
-        let ylo = if self.y_from_zero {
-            0f64.min(y0)
-        } else {
-            y0 - 0.05 * (y1 - y0)
-        };
-        let yhi = y1 + 0.08 * (y1 - ylo);
-        let root = BitMapBackend::new(path, self.size).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
+        let (ylo, yhi) = y_range((y0, y1), self.y_from_zero);
+        let root = canvas(path, self.size)?;
         let mut b = ChartBuilder::on(&root);
         b.caption(&self.title, ("sans-serif", 26))
             .margin(20)
@@ -133,61 +177,46 @@ impl LineChart {
             let mut chart = b
                 .build_cartesian_2d((lo..hi).log_scale().base(2.0), ylo..yhi)
                 .map_err(|e| plot_err(path, e))?;
-            chart
-                .configure_mesh()
-                .x_desc(&self.x_label)
-                .y_desc(&self.y_label)
-                .x_label_formatter(&|x| format!("{}", x.round()))
-                .axis_desc_style(("sans-serif", 20))
-                .label_style(("sans-serif", 16))
-                .draw()
-                .map_err(|e| plot_err(path, e))?;
-            self.draw_series(&mut chart, path)?;
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .label_font(("sans-serif", 18))
-                .position(SeriesLabelPosition::UpperLeft)
-                .draw()
-                .map_err(|e| plot_err(path, e))?;
+            let powers = |x: &f64| format!("{}", x.round());
+            self.draw_body(
+                &mut chart,
+                path,
+                Some(&powers),
+                SeriesLabelPosition::UpperLeft,
+            )?;
         } else {
             let pad = if x1 > x0 { 0.02 * (x1 - x0) } else { 1.0 };
             let mut chart = b
                 .build_cartesian_2d((x0 - pad)..(x1 + pad), ylo..yhi)
                 .map_err(|e| plot_err(path, e))?;
-            chart
-                .configure_mesh()
-                .x_desc(&self.x_label)
-                .y_desc(&self.y_label)
-                .axis_desc_style(("sans-serif", 20))
-                .label_style(("sans-serif", 16))
-                .draw()
-                .map_err(|e| plot_err(path, e))?;
-            self.draw_series(&mut chart, path)?;
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .label_font(("sans-serif", 18))
-                .position(SeriesLabelPosition::UpperRight)
-                .draw()
-                .map_err(|e| plot_err(path, e))?;
+            self.draw_body(&mut chart, path, None, SeriesLabelPosition::UpperRight)?;
         }
         root.present()
             .map_err(|e| plot_err(path, e))
             .with_context(|| format!("writing {}", path.display()))
     }
 
-    fn draw_series<X, Y>(
+    /// Axes (x labels through `x_fmt` if given), series and legend (at
+    /// `legend`) on a chart whose coordinates are built.
+    fn draw_body<'a, 'b: 'a, X, Y>(
         &self,
-        chart: &mut ChartContext<'_, BitMapBackend<'_>, Cartesian2d<X, Y>>,
+        chart: &mut ChartContext<'a, BitMapBackend<'b>, Cartesian2d<X, Y>>,
         path: &Path,
+        x_fmt: Option<&dyn Fn(&f64) -> String>,
+        legend: SeriesLabelPosition,
     ) -> Result<()>
     where
-        X: Ranged<ValueType = f64>,
-        Y: Ranged<ValueType = f64>,
+        X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+        Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
     {
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc(&self.x_label).y_desc(&self.y_label);
+        if let Some(f) = x_fmt {
+            mesh.x_label_formatter(f);
+        }
+        axis_fonts(&mut mesh)
+            .draw()
+            .map_err(|e| plot_err(path, e))?;
         for (i, s) in self.series.iter().enumerate() {
             let c = palette(i);
             chart
@@ -208,7 +237,7 @@ impl LineChart {
                 )
                 .map_err(|e| plot_err(path, e))?;
         }
-        Ok(())
+        draw_legend(chart, path, 18, legend)
     }
 }
 
@@ -268,8 +297,7 @@ impl BarChart {
                 .fold(0.0, f64::max)
         };
         let ymax = if ymax > 0.0 { ymax * 1.15 } else { 1.0 };
-        let root = BitMapBackend::new(path, self.size).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
+        let root = canvas(path, self.size)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(&self.title, ("sans-serif", 26))
             .margin(20)
@@ -278,23 +306,23 @@ impl BarChart {
             .build_cartesian_2d(0f64..nc as f64, 0f64..ymax)
             .map_err(|e| plot_err(path, e))?;
         let cats = self.categories.clone();
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(nc * 2 + 1)
-            .x_label_formatter(&move |x| {
-                let i = x.floor() as usize;
-                if (x - x.floor() - 0.5).abs() < 0.01 && i < cats.len() {
-                    cats[i].clone()
-                } else {
-                    String::new()
-                }
-            })
-            .y_desc(&self.y_label)
-            .axis_desc_style(("sans-serif", 20))
-            .label_style(("sans-serif", 16))
-            .draw()
-            .map_err(|e| plot_err(path, e))?;
+        axis_fonts(
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_labels(nc * 2 + 1)
+                .x_label_formatter(&move |x| {
+                    let i = x.floor() as usize;
+                    if (x - x.floor() - 0.5).abs() < 0.01 && i < cats.len() {
+                        cats[i].clone()
+                    } else {
+                        String::new()
+                    }
+                })
+                .y_desc(&self.y_label),
+        )
+        .draw()
+        .map_err(|e| plot_err(path, e))?;
         let ns = self.series.len();
         let mut base = vec![0.0; nc];
         for (si, (name, vals)) in self.series.iter().enumerate() {
@@ -319,14 +347,7 @@ impl BarChart {
                 .label(name.clone())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], c.filled()));
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 18))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(|e| plot_err(path, e))?;
+        draw_legend(&mut chart, path, 18, SeriesLabelPosition::UpperRight)?;
         root.present().map_err(|e| plot_err(path, e))
     }
 }
@@ -400,9 +421,7 @@ impl PanelChart {
             bail!("{}: nothing to plot", path.display());
         };
         let pad = if x1 > x0 { 0.01 * (x1 - x0) } else { 1.0 };
-        let root = BitMapBackend::new(path, self.size).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
-        let root = root
+        let root = canvas(path, self.size)?
             .titled(&self.title, ("sans-serif", 26))
             .map_err(|e| plot_err(path, e))?;
         let total: u32 = self.panels.iter().map(|p| p.weight.max(1)).sum();
@@ -418,15 +437,9 @@ impl PanelChart {
                 rest = bottom;
                 top
             };
-            let (y0, y1) = bounds(p.series.iter().flat_map(|s| s.points.iter().map(|q| q.1)))
+            let ys = bounds(p.series.iter().flat_map(|s| s.points.iter().map(|q| q.1)))
                 .unwrap_or((0.0, 1.0));
-            let y1 = if y1 <= y0 { y0 + 1.0 } else { y1 };
-            let ylo = if p.y_from_zero {
-                0f64.min(y0)
-            } else {
-                y0 - 0.05 * (y1 - y0)
-            };
-            let yhi = y1 + 0.08 * (y1 - ylo);
+            let (ylo, yhi) = y_range(ys, p.y_from_zero);
             let last = i + 1 == n;
             let mut chart = ChartBuilder::on(&area)
                 .margin(15)
@@ -435,10 +448,7 @@ impl PanelChart {
                 .build_cartesian_2d((x0 - pad)..(x1 + pad), ylo..yhi)
                 .map_err(|e| plot_err(path, e))?;
             let mut mesh = chart.configure_mesh();
-            mesh.y_desc(&p.y_label)
-                .axis_desc_style(("sans-serif", 20))
-                .label_style(("sans-serif", 16))
-                .y_labels(if p.weight <= 1 { 3 } else { 8 });
+            axis_fonts(mesh.y_desc(&p.y_label)).y_labels(if p.weight <= 1 { 3 } else { 8 });
             if last {
                 mesh.x_desc(&self.x_label);
             }
@@ -467,14 +477,7 @@ impl PanelChart {
                         .map_err(|e| plot_err(path, e))?;
                 }
             }
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .label_font(("sans-serif", 16))
-                .position(SeriesLabelPosition::UpperRight)
-                .draw()
-                .map_err(|e| plot_err(path, e))?;
+            draw_legend(&mut chart, path, 16, SeriesLabelPosition::UpperRight)?;
         }
         rest.present()
             .map_err(|e| plot_err(path, e))
