@@ -2,57 +2,31 @@
 //! subset: key file, sealed dataset contents, and error cases.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use seal::dataset::SealedDataset;
 use seal::keyfile::read_key_file;
 
-fn plinius() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_plinius"))
-}
-
-fn mnist_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist")
-}
-
-fn run_ok(args: &[&str]) -> String {
-    let out = plinius().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "plinius {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn run_err(args: &[&str]) -> String {
-    let out = plinius().args(args).output().unwrap();
-    assert!(!out.status.success(), "plinius {args:?} should have failed");
-    String::from_utf8(out.stderr).unwrap()
-}
-
-/// Whether `needle` occurs in `hay`.
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
+mod common;
+use common::{Env, contains, mnist_dir};
 
 #[test]
 fn keygen_and_seal_dataset_round_trip() {
-    let dir = tempfile::tempdir().unwrap();
+    let e = Env::new();
+    let dir = &e.dir;
     let key = dir.path().join("owner.key");
     let out = dir.path().join("train.sealed");
     let s = |p: &Path| p.to_str().unwrap().to_string();
-    let stdout = run_ok(&["owner", "keygen", "--out", &s(&key)]);
+    let stdout = e.ok(&["owner", "keygen", "--out", &s(&key)]);
     assert!(stdout.contains("mode 0600"), "{stdout}");
     let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     // Never overwritten silently.
-    let err = run_err(&["owner", "keygen", "--out", &s(&key)]);
+    let err = e.err(&["owner", "keygen", "--out", &s(&key)]);
     assert!(err.contains("already exists"), "{err}");
 
     let mnist = s(&mnist_dir());
-    let stdout = run_ok(&[
+    let stdout = e.ok(&[
         "owner",
         "seal-dataset",
         "--mnist",
@@ -104,7 +78,7 @@ fn keygen_and_seal_dataset_round_trip() {
 
     // A second sealing gets a new dataset id: records do not mix.
     let out2 = dir.path().join("again.sealed");
-    run_ok(&[
+    e.ok(&[
         "owner",
         "seal-dataset",
         "--mnist",
@@ -134,7 +108,7 @@ fn keygen_and_seal_dataset_round_trip() {
 
     // The test split seals the same way.
     let test_out = dir.path().join("test.sealed");
-    let stdout = run_ok(&[
+    let stdout = e.ok(&[
         "owner",
         "seal-dataset",
         "--mnist",
@@ -154,82 +128,51 @@ fn keygen_and_seal_dataset_round_trip() {
 
 #[test]
 fn seal_dataset_errors_are_clear() {
-    let dir = tempfile::tempdir().unwrap();
+    let e = Env::new();
+    let dir = &e.dir;
     let key = dir.path().join("owner.key");
     let s = |p: &Path| p.to_str().unwrap().to_string();
-    run_ok(&["owner", "keygen", "--out", &s(&key)]);
+    e.ok(&["owner", "keygen", "--out", &s(&key)]);
     let mnist = s(&mnist_dir());
     let out = s(&dir.path().join("o.sealed"));
+    // `owner seal-dataset` to `out`, which must fail; returns stderr.
+    let seal_err = |mnist: &str, key: &str, extra: &[&str]| {
+        let mut a = vec![
+            "owner",
+            "seal-dataset",
+            "--mnist",
+            mnist,
+            "--key",
+            key,
+            "--out",
+            &out,
+        ];
+        a.extend_from_slice(extra);
+        e.err(&a)
+    };
     // Missing MNIST directory.
-    let err = run_err(&[
-        "owner",
-        "seal-dataset",
-        "--mnist",
-        "/nonexistent-dir",
-        "--key",
-        &s(&key),
-        "--out",
-        &out,
-    ]);
+    let err = seal_err("/nonexistent-dir", &s(&key), &[]);
     assert!(
         err.contains("train-images-idx3-ubyte.gz") && err.contains("cannot open"),
         "{err}"
     );
     // Missing key file.
-    let err = run_err(&[
-        "owner",
-        "seal-dataset",
-        "--mnist",
-        &mnist,
-        "--key",
-        "/nonexistent.key",
-        "--out",
-        &out,
-    ]);
+    let err = seal_err(&mnist, "/nonexistent.key", &[]);
     assert!(err.contains("/nonexistent.key"), "{err}");
     // A file that is not a key file.
     let junk = dir.path().join("junk.key");
     std::fs::write(&junk, b"this is not a key").unwrap();
     std::fs::set_permissions(&junk, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let err = run_err(&[
-        "owner",
-        "seal-dataset",
-        "--mnist",
-        &mnist,
-        "--key",
-        &s(&junk),
-        "--out",
-        &out,
-    ]);
+    let err = seal_err(&mnist, &s(&junk), &[]);
     assert!(err.contains("not a Plinius owner key file"), "{err}");
     // A key file others can read.
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let err = run_err(&[
-        "owner",
-        "seal-dataset",
-        "--mnist",
-        &mnist,
-        "--key",
-        &s(&key),
-        "--out",
-        &out,
-    ]);
+    let err = seal_err(&mnist, &s(&key), &[]);
     assert!(err.contains("chmod 600"), "{err}");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     // An existing output is not replaced without --force.
     std::fs::write(dir.path().join("o.sealed"), b"keep me").unwrap();
-    let err = run_err(&[
-        "owner",
-        "seal-dataset",
-        "--mnist",
-        &mnist,
-        "--key",
-        &s(&key),
-        "--out",
-        &out,
-        "--limit",
-        "2",
-    ]);
+    let err = seal_err(&mnist, &s(&key), &["--limit", "2"]);
     assert!(err.contains("already exists"), "{err}");
     assert_eq!(
         std::fs::read(dir.path().join("o.sealed")).unwrap(),

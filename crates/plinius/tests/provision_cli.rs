@@ -4,83 +4,18 @@
 //! simulation, and a scan of every file the host side writes for key bytes
 //! and plaintext pixels.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 use seal::keyfile::read_key_file;
 
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Self {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-    fn p(&self, name: &str) -> String {
-        self.dir.path().join(name).to_str().unwrap().to_string()
-    }
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_plinius"))
-            .args(args)
-            // Tests never touch the user's simulated platform.
-            .env("PLINIUS_SIM_PLATFORM", self.p("platform"))
-            .output()
-            .unwrap()
-    }
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "plinius {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-    fn err(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(!out.status.success(), "plinius {args:?} should have failed");
-        String::from_utf8(out.stderr).unwrap()
-    }
-}
-
-fn mnist_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist")
-}
-
-fn field<'a>(stdout: &'a str, name: &str) -> &'a str {
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix(name))
-        .unwrap_or_else(|| panic!("no {name} in {stdout}"))
-        .trim()
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
+mod common;
+use common::{Env, contains, field, mnist_dir};
 
 #[test]
 fn two_terminal_flow_end_to_end() {
     let e = Env::new();
-    let mnist = mnist_dir().to_str().unwrap().to_string();
     // Owner.
-    e.ok(&["owner", "keygen", "--out", &e.p("owner.key")]);
-    e.ok(&[
-        "owner",
-        "seal-dataset",
-        "--mnist",
-        &mnist,
-        "--key",
-        &e.p("owner.key"),
-        "--out",
-        &e.p("train.sealed"),
-        "--limit",
-        "32",
-        "--quiet",
-    ]);
+    e.keygen_and_seal(32);
     let nonce = e.ok(&["owner", "nonce"]).trim().to_string();
     assert_eq!(nonce.len(), 64);
     // Enclave: the platform is created on first use, with a message.

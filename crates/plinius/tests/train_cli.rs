@@ -5,8 +5,8 @@
 //! scan of every file the host keeps.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use enclave::MirrorMode;
@@ -65,71 +65,18 @@ groups=1
 
 const SAMPLES: u64 = 600;
 
-struct Env {
-    dir: tempfile::TempDir,
+mod common;
+use common::{Env, mnist_arg};
+
+/// A directory with an owner key, a sealed MNIST subset and the tiny cfg.
+fn tiny_env() -> Env {
+    let e = Env::new();
+    std::fs::write(e.path("tiny.cfg"), TINY_CFG).unwrap();
+    e.keygen_and_seal(SAMPLES);
+    e
 }
 
 impl Env {
-    /// A directory with an owner key, a sealed MNIST subset and the tiny cfg.
-    fn new() -> Self {
-        let e = Env {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        std::fs::write(e.path("tiny.cfg"), TINY_CFG).unwrap();
-        e.ok(&["owner", "keygen", "--out", &e.p("owner.key")]);
-        e.ok(&[
-            "owner",
-            "seal-dataset",
-            "--mnist",
-            &mnist_dir(),
-            "--key",
-            &e.p("owner.key"),
-            "--out",
-            &e.p("train.sealed"),
-            "--limit",
-            &SAMPLES.to_string(),
-            "--quiet",
-        ]);
-        e
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-    fn p(&self, name: &str) -> String {
-        self.path(name).to_str().unwrap().to_string()
-    }
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_plinius"));
-        c.args(args)
-            // Tests never touch the user's simulated platform.
-            .env("PLINIUS_SIM_PLATFORM", self.p("platform"))
-            .stdin(Stdio::null());
-        c
-    }
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "plinius {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-    /// Runs a command that must fail cleanly: non-zero exit, an error
-    /// message, no panic. Returns stderr.
-    fn fail(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        let err = String::from_utf8(out.stderr).unwrap();
-        assert!(!out.status.success(), "plinius {args:?} should have failed");
-        assert_eq!(out.status.code(), Some(2), "{err}");
-        assert!(!err.contains("panicked"), "{err}");
-        let last = err.trim_end().lines().last().unwrap_or_default();
-        assert!(last.starts_with("error: "), "{err}");
-        err
-    }
     /// `train` arguments for pool `pool` in `mode`, up to `iterations`.
     fn train_args(&self, cfg: &str, pool: &str, mode: &str, iterations: u64) -> Vec<String> {
         [
@@ -158,7 +105,7 @@ impl Env {
     }
     fn train(&self, pool: &str, mode: &str, iterations: u64) -> String {
         let a = self.train_args("tiny.cfg", pool, mode, iterations);
-        self.ok(&a.iter().map(String::as_str).collect::<Vec<_>>())
+        self.ok(&a)
     }
     /// Exports the model of `pool` and opens it with the owner key: the
     /// plaintext Darknet .weights bytes.
@@ -178,14 +125,6 @@ impl Env {
         ]);
         std::fs::read(self.path(&w)).unwrap()
     }
-}
-
-fn mnist_dir() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../data/mnist")
-        .to_str()
-        .unwrap()
-        .to_string()
 }
 
 /// A small deterministic generator for kill points (seeded from the clock,
@@ -237,11 +176,10 @@ fn resume_is_bit_identical(e: &Env, cfg: &str, mode: &str, total: u64, kills: us
     let mut a_args = e.train_args(cfg, "a.pool", mode, total);
     a_args.extend(["--loss-csv".to_string(), e.p("a.csv")]);
     let t = Instant::now();
-    e.ok(&a_args.iter().map(String::as_str).collect::<Vec<_>>());
+    e.ok(&a_args);
     let per_iter_us = (t.elapsed().as_micros() as u64 / total).max(200);
     let mut b_args = e.train_args(cfg, "b.pool", mode, total);
     b_args.extend(["--loss-csv".to_string(), e.p("b.csv")]);
-    let b_args: Vec<&str> = b_args.iter().map(String::as_str).collect();
     let mut rng = Rng::new();
     let mut landed = 0;
     let mut at = 0;
@@ -319,17 +257,17 @@ fn resume_is_bit_identical(e: &Env, cfg: &str, mode: &str, total: u64, kills: us
 
 #[test]
 fn resume_after_sigkills_is_bit_identical_romulus() {
-    resume_is_bit_identical(&Env::new(), "tiny.cfg", "romulus", 60, 5);
+    resume_is_bit_identical(&tiny_env(), "tiny.cfg", "romulus", 60, 5);
 }
 
 #[test]
 fn resume_after_sigkills_is_bit_identical_ab() {
-    resume_is_bit_identical(&Env::new(), "tiny.cfg", "ab", 60, 5);
+    resume_is_bit_identical(&tiny_env(), "tiny.cfg", "ab", 60, 5);
 }
 
 #[test]
 fn resume_after_sigkills_is_bit_identical_ssd() {
-    resume_is_bit_identical(&Env::new(), "tiny.cfg", "ssd", 60, 5);
+    resume_is_bit_identical(&tiny_env(), "tiny.cfg", "ssd", 60, 5);
 }
 
 /// The same on the 5-conv MNIST model of the crash experiments.
@@ -338,7 +276,7 @@ fn resume_after_sigkills_is_bit_identical_ssd() {
 fn resume_after_sigkills_is_bit_identical_mnist5() {
     let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../cfg/mnist5.cfg");
     for mode in ["romulus", "ab", "ssd"] {
-        let e = Env::new();
+        let e = tiny_env();
         std::fs::copy(&cfg, e.path("mnist5.cfg")).unwrap();
         resume_is_bit_identical(&e, "mnist5.cfg", mode, 60, 5);
     }
@@ -384,7 +322,7 @@ fn flip(path: &Path, off: usize) {
 
 #[test]
 fn tampered_mirror_and_checkpoint_fail_naming_the_record() {
-    let e = Env::new();
+    let e = tiny_env();
     for mode in ["romulus", "ab"] {
         let pool = format!("{mode}.pool");
         e.train(&pool, mode, 4);
@@ -394,7 +332,7 @@ fn tampered_mirror_and_checkpoint_fail_naming_the_record() {
         let off = s.image_off() + s.sb.image_len as usize / 2;
         flip(&e.path(&pool), off);
         let a = e.train_args("tiny.cfg", &pool, mode, 8);
-        let err = e.fail(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        let err = e.fail(&a);
         assert!(
             err.contains("mirror record") && err.contains("of iteration 4"),
             "{mode}: {err}"
@@ -402,11 +340,11 @@ fn tampered_mirror_and_checkpoint_fail_naming_the_record() {
         // The meta record (just after the 64-byte image header).
         flip(&e.path(&pool), off);
         flip(&e.path(&pool), s.image_off() + 64 + 20);
-        let err = e.fail(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        let err = e.fail(&a);
         assert!(err.contains("mirror record meta"), "{mode}: {err}");
         // Repaired, the same pool trains on: the failed runs wrote nothing.
         flip(&e.path(&pool), s.image_off() + 64 + 20);
-        let out = e.ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        let out = e.ok(&a);
         assert!(out.contains("resumed from iteration 4"), "{out}");
     }
     // ssd: the checkpoint file.
@@ -415,7 +353,6 @@ fn tampered_mirror_and_checkpoint_fail_naming_the_record() {
     let len = std::fs::metadata(&ckpt).unwrap().len() as usize;
     flip(&ckpt, len / 2);
     let a = e.train_args("tiny.cfg", "ssd.pool", "ssd", 8);
-    let a: Vec<&str> = a.iter().map(String::as_str).collect();
     let err = e.fail(&a);
     assert!(
         err.contains("mirror record") && err.contains("of iteration 4"),
@@ -440,7 +377,7 @@ fn tampered_mirror_and_checkpoint_fail_naming_the_record() {
 
 #[test]
 fn tampered_dataset_area_fails_and_trains_nothing() {
-    let e = Env::new();
+    let e = tiny_env();
     e.train("d.pool", "romulus", 2);
     let path = e.path("d.pool");
     let s = Snapshot::of(&path);
@@ -456,7 +393,6 @@ fn tampered_dataset_area_fails_and_trains_nothing() {
     }
     std::fs::write(&path, &b).unwrap();
     let a = e.train_args("tiny.cfg", "d.pool", "romulus", 6);
-    let a: Vec<&str> = a.iter().map(String::as_str).collect();
     let err = e.fail(&a);
     assert!(
         err.contains("sample") && err.contains("nothing was trained"),
@@ -485,7 +421,7 @@ fn tampered_dataset_area_fails_and_trains_nothing() {
 
 #[test]
 fn another_models_pool_is_refused_untouched() {
-    let e = Env::new();
+    let e = tiny_env();
     e.train("m.pool", "romulus", 3);
     std::fs::write(
         e.path("other.cfg"),
@@ -494,7 +430,7 @@ fn another_models_pool_is_refused_untouched() {
     .unwrap();
     let before = std::fs::read(e.path("m.pool")).unwrap();
     let a = e.train_args("other.cfg", "m.pool", "romulus", 6);
-    let err = e.fail(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let err = e.fail(&a);
     assert!(
         err.contains("fingerprint mismatch") && err.contains("not modified"),
         "{err}"
@@ -505,7 +441,7 @@ fn another_models_pool_is_refused_untouched() {
     );
     // Another mirror mode on the same pool.
     let a = e.train_args("tiny.cfg", "m.pool", "ab", 6);
-    let err = e.fail(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let err = e.fail(&a);
     assert!(err.contains("mirror mode romulus"), "{err}");
     assert!(
         std::fs::read(e.path("m.pool")).unwrap() == before,
@@ -515,7 +451,7 @@ fn another_models_pool_is_refused_untouched() {
 
 #[test]
 fn bad_dataset_files_and_missing_inputs_are_clear_errors() {
-    let e = Env::new();
+    let e = tiny_env();
     let good = std::fs::read(e.path("train.sealed")).unwrap();
     std::fs::write(e.path("cut.sealed"), &good[..good.len() - 100]).unwrap();
     std::fs::write(e.path("foreign.sealed"), vec![0x42u8; 5000]).unwrap();
@@ -527,7 +463,7 @@ fn bad_dataset_files_and_missing_inputs_are_clear_errors() {
         let mut a = e.train_args("tiny.cfg", "x.pool", "romulus", 2);
         let i = a.iter().position(|s| s == "--data").unwrap();
         a[i + 1] = e.p(file);
-        let err = e.fail(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        let err = e.fail(&a);
         assert!(err.contains(file) && err.contains(want), "{file}: {err}");
         assert!(
             !e.path("x.pool").exists(),
@@ -561,7 +497,7 @@ fn bad_dataset_files_and_missing_inputs_are_clear_errors() {
     std::fs::write(e.path("junk.pool"), vec![1u8; 10000]).unwrap();
     let before = std::fs::read(e.path("junk.pool")).unwrap();
     let a = e.train_args("tiny.cfg", "junk.pool", "romulus", 2);
-    let err = e.fail(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let err = e.fail(&a);
     assert!(err.contains("junk.pool"), "{err}");
     assert!(std::fs::read(e.path("junk.pool")).unwrap() == before);
     let err = e.fail(&["inspect", "--pool", &e.p("junk.pool")]);
@@ -597,7 +533,7 @@ fn hits(hay: &[u8], set: &HashSet<[u8; 16]>) -> usize {
 
 #[test]
 fn pool_and_checkpoint_hold_no_key_weights_or_images_in_clear() {
-    let e = Env::new();
+    let e = tiny_env();
     let bundle = seal::keyfile::read_key_file(&e.path("owner.key")).unwrap();
     let mut secrets = HashSet::new();
     for k in [
@@ -607,7 +543,7 @@ fn pool_and_checkpoint_hold_no_key_weights_or_images_in_clear() {
         secrets.insert(<[u8; 16]>::try_from(&k[..16]).unwrap());
         secrets.insert(<[u8; 16]>::try_from(&k[16..]).unwrap());
     }
-    let images = nn::idx::load_split(Path::new(&mnist_dir()), "train").unwrap();
+    let images = nn::idx::load_split(Path::new(&mnist_arg()), "train").unwrap();
     let px = &images.images.pixels[..SAMPLES as usize * 784];
     let image_windows = windows(px, 4, 6);
     assert!(image_windows.len() > 10_000, "{}", image_windows.len());
@@ -646,7 +582,7 @@ fn pool_and_checkpoint_hold_no_key_weights_or_images_in_clear() {
 
 #[test]
 fn provisioned_bundle_flow_then_restart_needs_no_keys() {
-    let e = Env::new();
+    let e = tiny_env();
     let nonce = e.ok(&["owner", "nonce"]).trim().to_string();
     e.ok(&[
         "enclave",
@@ -740,7 +676,7 @@ fn provisioned_bundle_flow_then_restart_needs_no_keys() {
         assert!(!report.contains(&hex::encode(&k[..8])), "{report}");
     }
     // eval --pool runs inside the enclave on the test set.
-    let out = e.ok(&["eval", "--pool", &pool, "--mnist-test", &mnist_dir()]);
+    let out = e.ok(&["eval", "--pool", &pool, "--mnist-test", &mnist_arg()]);
     assert!(
         out.contains("test accuracy") && out.contains("iteration 5"),
         "{out}"
@@ -806,7 +742,7 @@ fn demo_runs_end_to_end_with_a_kill_and_a_resume() {
 
 #[test]
 fn bench_train_pipeline_measures_every_mode() {
-    let e = Env::new();
+    let e = tiny_env();
     let out = e.ok(&[
         "bench",
         "train",
@@ -820,7 +756,7 @@ fn bench_train_pipeline_measures_every_mode() {
         "--threads",
         "1",
         "--mnist",
-        &mnist_dir(),
+        &mnist_arg(),
         "--csv",
         &e.p("pipeline.csv"),
     ]);
@@ -847,7 +783,7 @@ fn bench_train_pipeline_measures_every_mode() {
 /// written) is reported, refused for training, and resumed by `train --data`.
 #[test]
 fn interrupted_import_is_refused_then_resumed() {
-    let e = Env::new();
+    let e = tiny_env();
     e.train("i.pool", "romulus", 2);
     let path = e.path("i.pool");
     let s = Snapshot::of(&path);
@@ -881,7 +817,7 @@ fn interrupted_import_is_refused_then_resumed() {
         "{err}"
     );
     let a = e.train_args("tiny.cfg", "i.pool", "romulus", 4);
-    let out = e.ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let out = e.ok(&a);
     assert!(
         out.contains(&format!(
             "resumed the interrupted dataset import at byte {copied} of {}",

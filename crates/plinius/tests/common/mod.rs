@@ -1,0 +1,116 @@
+//! Helpers shared by the CLI integration tests: a scratch directory in which
+//! the real `plinius` binary runs, the MNIST data, and byte searches for the
+//! confidentiality scans.
+
+// Each test binary uses its own subset of these helpers.
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::fmt::Debug;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// A scratch directory for one test. Every command runs with the simulated
+/// platform kept inside it: tests never touch the user's platform.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    /// An empty scratch directory.
+    pub fn new() -> Self {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    /// `name` inside the scratch directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+    /// `name` inside the scratch directory, as a command-line argument.
+    pub fn p(&self, name: &str) -> String {
+        self.path(name).to_str().unwrap().to_string()
+    }
+    /// The `plinius` command with `args`, not yet run.
+    pub fn cmd<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_plinius"));
+        c.args(args)
+            .env("PLINIUS_SIM_PLATFORM", self.p("platform"))
+            .stdin(Stdio::null());
+        c
+    }
+    /// Runs `plinius args` to the end.
+    pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+    /// Runs a command that must succeed; returns stdout.
+    pub fn ok<S: AsRef<OsStr> + Debug>(&self, args: &[S]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "plinius {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+    /// Runs a command that must fail; returns stderr.
+    pub fn err<S: AsRef<OsStr> + Debug>(&self, args: &[S]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "plinius {args:?} should have failed");
+        String::from_utf8(out.stderr).unwrap()
+    }
+    /// Runs a command that must fail cleanly: exit code 2, an error message,
+    /// no panic. Returns stderr.
+    pub fn fail<S: AsRef<OsStr> + Debug>(&self, args: &[S]) -> String {
+        let out = self.run(args);
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(!out.status.success(), "plinius {args:?} should have failed");
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        let last = err.trim_end().lines().last().unwrap_or_default();
+        assert!(last.starts_with("error: "), "{err}");
+        err
+    }
+    /// `owner keygen` to `owner.key`, then `owner seal-dataset` of the first
+    /// `limit` MNIST training samples to `train.sealed`.
+    pub fn keygen_and_seal(&self, limit: u64) {
+        self.ok(&["owner", "keygen", "--out", &self.p("owner.key")]);
+        self.ok(&[
+            "owner",
+            "seal-dataset",
+            "--mnist",
+            &mnist_arg(),
+            "--key",
+            &self.p("owner.key"),
+            "--out",
+            &self.p("train.sealed"),
+            "--limit",
+            &limit.to_string(),
+            "--quiet",
+        ]);
+    }
+}
+
+/// The MNIST directory of the repository.
+pub fn mnist_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist")
+}
+
+/// [`mnist_dir`] as a command-line argument.
+pub fn mnist_arg() -> String {
+    mnist_dir().to_str().unwrap().to_string()
+}
+
+/// The value after `name` on the first line of `stdout` that starts with it.
+pub fn field<'a>(stdout: &'a str, name: &str) -> &'a str {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .unwrap_or_else(|| panic!("no {name} in {stdout}"))
+        .trim()
+}
+
+/// Whether `needle` occurs in `hay`.
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
