@@ -308,6 +308,20 @@ impl<'a> SealedDataset<'a> {
     }
 }
 
+/// Checks the header seal of a sealed dataset from its first [`HEADER_LEN`]
+/// bytes alone, before its records are at hand: proves the header is the
+/// owner's and `key` the right one. Returns the header fields.
+pub fn verify_header_bytes(bytes: &[u8], key: &SealKey, what: &str) -> Result<DatasetHeader> {
+    let header = parse_header(bytes, what)?;
+    SealedDataset {
+        header,
+        raw_header: &bytes[..HEADER_LEN],
+        records: &[],
+    }
+    .verify_header(key)?;
+    Ok(header)
+}
+
 /// Parses and validates a dataset header (the first [`HEADER_LEN`] bytes).
 pub fn parse_header(bytes: &[u8], what: &str) -> Result<DatasetHeader> {
     if bytes.len() < HEADER_LEN {

@@ -12,7 +12,7 @@ use crate::layout::{self, MirrorMode, PoolPlan, Superblock};
 use crate::stats::{MirrorInStats, MirrorOutStats};
 use nn::{BatchSampler, Network};
 use ptm::{PmBackend, Pool};
-use seal::dataset::SealedDataset;
+use seal::dataset::{SealedDataset, Split};
 use seal::stream::NtSealer;
 use sha2::{Digest, Sha256};
 use std::time::Instant;
@@ -324,6 +324,31 @@ impl Enclave {
                 iteration: meta.iteration,
                 reason: format!("seen {} is not iteration {}", meta.seen, meta.iteration),
             });
+        }
+        Ok(())
+    }
+
+    /// Checks, before anything is written for a new job, that this enclave's
+    /// dataset key opens the header of a sealed dataset (`header`: the first
+    /// [`seal::dataset::HEADER_LEN`] bytes of the owner's file) and that it
+    /// is a training split of samples this model takes.
+    pub fn check_dataset_header(&self, header: &[u8]) -> Result<()> {
+        let h =
+            seal::dataset::verify_header_bytes(header, &self.keys.dataset, "the sealed dataset")?;
+        if h.split != Split::Train {
+            return Err(EnclaveError::Dataset(format!(
+                "dataset {} is the {} split; training needs the train split",
+                h.id_hex(),
+                h.split
+            )));
+        }
+        if h.pixels() != self.net.input_len() {
+            return Err(EnclaveError::Dataset(format!(
+                "dataset {} has samples of {} values, the model takes {}",
+                h.id_hex(),
+                h.pixels(),
+                self.net.input_len()
+            )));
         }
         Ok(())
     }
