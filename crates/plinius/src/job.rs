@@ -9,7 +9,6 @@
 //! mirror leaves a pool with no superblock, which the next start completes.
 //! An existing pool is never re-created.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -222,13 +221,10 @@ fn create_pool(path: &Path, size: ptm::PoolSize, opts: &PoolOptions) -> Result<P
         );
     }
     std::fs::rename(&tmp, path).map_err(io_err(path, "cannot rename the new pool into place"))?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir, "fsync of the directory failed"))?;
+    seal::files::sync_parent_dir(path).map_err(io_err(
+        seal::files::parent_dir(path),
+        "fsync of the directory failed",
+    ))?;
     Ok(Pool::open(path, opts)?)
 }
 
