@@ -26,19 +26,23 @@ fn keygen_and_seal_dataset_round_trip() {
     assert!(err.contains("already exists"), "{err}");
 
     let mnist = s(&mnist_dir());
-    let stdout = e.ok(&[
-        "owner",
-        "seal-dataset",
-        "--mnist",
-        &mnist,
-        "--key",
-        &s(&key),
-        "--out",
-        &s(&out),
-        "--limit",
-        "64",
-        "--quiet",
-    ]);
+    // `owner seal-dataset` with `key` to `out`; returns stdout.
+    let seal_ok = |out: &Path, extra: &[&str]| {
+        let (key, out) = (s(&key), s(out));
+        let mut a = vec![
+            "owner",
+            "seal-dataset",
+            "--mnist",
+            &mnist,
+            "--key",
+            &key,
+            "--out",
+            &out,
+        ];
+        a.extend_from_slice(extra);
+        e.ok(&a)
+    };
+    let stdout = seal_ok(&out, &["--limit", "64", "--quiet"]);
     assert!(stdout.contains("64 samples of 28x28"), "{stdout}");
 
     // The file opens with the owner's key and gives back MNIST exactly.
@@ -78,19 +82,7 @@ fn keygen_and_seal_dataset_round_trip() {
 
     // A second sealing gets a new dataset id: records do not mix.
     let out2 = dir.path().join("again.sealed");
-    e.ok(&[
-        "owner",
-        "seal-dataset",
-        "--mnist",
-        &mnist,
-        "--key",
-        &s(&key),
-        "--out",
-        &s(&out2),
-        "--limit",
-        "4",
-        "--quiet",
-    ]);
+    seal_ok(&out2, &["--limit", "4", "--quiet"]);
     let bytes2 = std::fs::read(&out2).unwrap();
     let ds2 = SealedDataset::parse(&bytes2, "again.sealed").unwrap();
     assert_ne!(ds2.header().dataset_id, ds.header().dataset_id);
@@ -108,21 +100,7 @@ fn keygen_and_seal_dataset_round_trip() {
 
     // The test split seals the same way.
     let test_out = dir.path().join("test.sealed");
-    let stdout = e.ok(&[
-        "owner",
-        "seal-dataset",
-        "--mnist",
-        &mnist,
-        "--key",
-        &s(&key),
-        "--out",
-        &s(&test_out),
-        "--split",
-        "test",
-        "--limit",
-        "10",
-        "--quiet",
-    ]);
+    let stdout = seal_ok(&test_out, &["--split", "test", "--limit", "10", "--quiet"]);
     assert!(stdout.contains("test split"), "{stdout}");
 }
 

@@ -39,21 +39,7 @@ fn two_terminal_flow_end_to_end() {
     let measurement = field(&stdout, "measurement:").to_string();
     assert_eq!(measurement, e.ok(&["enclave", "measurement"]).trim());
     // Owner verifies and provisions (same machine: platform key read from the directory).
-    let stdout = e.ok(&[
-        "owner",
-        "provision",
-        "--evidence",
-        &e.p("evidence.bin"),
-        "--nonce",
-        &nonce,
-        "--expect-measurement",
-        &measurement,
-        "--key",
-        &e.p("owner.key"),
-        "--out",
-        &e.p("bundle.sealed"),
-        "--allow-sim",
-    ]);
+    let stdout = e.provision("evidence.bin", &nonce, &measurement, "bundle.sealed");
     assert!(stdout.contains("verified sim evidence"), "{stdout}");
     // Enclave accepts, seals the keys to the platform.
     let stdout = e.ok(&[
@@ -218,42 +204,10 @@ fn bundle_for_another_enclave_session_is_refused() {
     e.ok(&["owner", "keygen", "--out", &e.p("owner.key")]);
     let n1 = e.ok(&["owner", "nonce"]).trim().to_string();
     let n2 = e.ok(&["owner", "nonce"]).trim().to_string();
-    let s1 = e.ok(&[
-        "enclave",
-        "evidence",
-        "--nonce",
-        &n1,
-        "--out",
-        &e.p("e1"),
-        "--state",
-        &e.p("s1"),
-    ]);
-    e.ok(&[
-        "enclave",
-        "evidence",
-        "--nonce",
-        &n2,
-        "--out",
-        &e.p("e2"),
-        "--state",
-        &e.p("s2"),
-    ]);
+    let s1 = e.evidence(&n1, "e1", "s1");
+    e.evidence(&n2, "e2", "s2");
     let m = field(&s1, "measurement:").to_string();
-    e.ok(&[
-        "owner",
-        "provision",
-        "--evidence",
-        &e.p("e1"),
-        "--nonce",
-        &n1,
-        "--expect-measurement",
-        &m,
-        "--key",
-        &e.p("owner.key"),
-        "--out",
-        &e.p("b1"),
-        "--allow-sim",
-    ]);
+    e.provision("e1", &n1, &m, "b1");
     // Session 2 cannot use the bundle made for session 1.
     let err = e.err(&[
         "enclave",

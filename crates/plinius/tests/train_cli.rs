@@ -584,32 +584,9 @@ fn pool_and_checkpoint_hold_no_key_weights_or_images_in_clear() {
 fn provisioned_bundle_flow_then_restart_needs_no_keys() {
     let e = tiny_env();
     let nonce = e.ok(&["owner", "nonce"]).trim().to_string();
-    e.ok(&[
-        "enclave",
-        "evidence",
-        "--nonce",
-        &nonce,
-        "--out",
-        &e.p("enclave.evidence"),
-        "--state",
-        &e.p("enclave.state"),
-    ]);
+    e.evidence(&nonce, "enclave.evidence", "enclave.state");
     let m = e.ok(&["enclave", "measurement"]).trim().to_string();
-    e.ok(&[
-        "owner",
-        "provision",
-        "--evidence",
-        &e.p("enclave.evidence"),
-        "--nonce",
-        &nonce,
-        "--expect-measurement",
-        &m,
-        "--key",
-        &e.p("owner.key"),
-        "--out",
-        &e.p("keys.bundle"),
-        "--allow-sim",
-    ]);
+    e.provision("enclave.evidence", &nonce, &m, "keys.bundle");
     let cfg = e.p("tiny.cfg");
     let pool = e.p("p.pool");
     let out = e.ok(&[

@@ -89,6 +89,41 @@ impl Env {
             "--quiet",
         ]);
     }
+    /// `enclave evidence` for `nonce`, written to `out` with the enclave's
+    /// session state in `state` (names in the scratch directory); returns
+    /// stdout.
+    pub fn evidence(&self, nonce: &str, out: &str, state: &str) -> String {
+        self.ok(&[
+            "enclave",
+            "evidence",
+            "--nonce",
+            nonce,
+            "--out",
+            &self.p(out),
+            "--state",
+            &self.p(state),
+        ])
+    }
+    /// `owner provision --allow-sim` with `owner.key`: verifies `evidence`
+    /// against `nonce` and `measurement`, writes the bundle to `out`; returns
+    /// stdout.
+    pub fn provision(&self, evidence: &str, nonce: &str, measurement: &str, out: &str) -> String {
+        self.ok(&[
+            "owner",
+            "provision",
+            "--evidence",
+            &self.p(evidence),
+            "--nonce",
+            nonce,
+            "--expect-measurement",
+            measurement,
+            "--key",
+            &self.p("owner.key"),
+            "--out",
+            &self.p(out),
+            "--allow-sim",
+        ])
+    }
 }
 
 /// The MNIST directory of the repository.
