@@ -94,7 +94,8 @@ pub(crate) fn im2col_planes<'a>(
     debug_assert!(cols.len() >= g.k() * row_len);
     // Stride 1 with the output as wide as the input ("same" width): each valid
     // output block is the input plane shifted by a constant, so one contiguous
-    // copy per (row, image), then the columns that fell outside are zeroed.
+    // copy per row covering all the chunk's images, then the rows and columns
+    // that fell outside each image are zeroed.
     let shifted = g.stride == 1 && g.ow == g.w;
     let mut r = 0;
     for c in 0..g.c {
@@ -104,6 +105,32 @@ pub(crate) fn im2col_planes<'a>(
             for kx in 0..g.size {
                 let (ox_lo, ox_hi) = g.valid_range(kx, g.ow, g.w);
                 let row = &mut cols[r * row_len..(r + 1) * row_len];
+                if shifted && oy_hi > oy_lo {
+                    // The whole chunk at once: the images are contiguous both
+                    // in `chunk` and in `row` (N == H*W here), so
+                    // row[i] = chunk[i + s0] for every valid output; then the
+                    // rows and columns that fell outside each image are zeroed.
+                    debug_assert_eq!(n, hw);
+                    let s0 = (ky * g.w + kx) as isize - (g.pad * g.w + g.pad) as isize;
+                    let lo = if s0 < 0 { (-s0) as usize } else { 0 };
+                    let hi = row_len.min((row_len as isize - s0) as usize);
+                    row[..lo].fill(0.0);
+                    row[hi..].fill(0.0);
+                    let src0 = (lo as isize + s0) as usize;
+                    row[lo..hi].copy_from_slice(&chunk[src0..src0 + (hi - lo)]);
+                    for out in row.chunks_exact_mut(n) {
+                        out[..oy_lo * g.w].fill(0.0);
+                        out[oy_hi * g.w..].fill(0.0);
+                        if ox_lo > 0 || ox_hi < g.w {
+                            for line in out[oy_lo * g.w..oy_hi * g.w].chunks_exact_mut(g.w) {
+                                zero_small(&mut line[..ox_lo]);
+                                zero_small(&mut line[ox_hi..]);
+                            }
+                        }
+                    }
+                    r += 1;
+                    continue;
+                }
                 for bi in 0..nb {
                     let plane = &chunk[bi * hw..(bi + 1) * hw];
                     let out = &mut row[bi * n..(bi + 1) * n];
