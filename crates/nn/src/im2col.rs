@@ -210,6 +210,31 @@ pub(crate) fn col2im<'a>(
                 if ox_hi <= ox_lo || oy_hi <= oy_lo {
                     continue;
                 }
+                if shifted {
+                    // Zero the entries of rows and columns outside each image,
+                    // then add the row for all the chunk's images as one
+                    // shifted span (images are contiguous on both sides).
+                    debug_assert_eq!(n, hw);
+                    for src_img in row.chunks_exact_mut(n) {
+                        src_img[..oy_lo * g.w].fill(0.0);
+                        src_img[oy_hi * g.w..].fill(0.0);
+                        if ox_lo > 0 || ox_hi < g.w {
+                            for line in src_img[oy_lo * g.w..oy_hi * g.w].chunks_exact_mut(g.w) {
+                                zero_small(&mut line[..ox_lo]);
+                                zero_small(&mut line[ox_hi..]);
+                            }
+                        }
+                    }
+                    let s0 = (ky * g.w + kx) as isize - (g.pad * g.w + g.pad) as isize;
+                    let lo = if s0 < 0 { (-s0) as usize } else { 0 };
+                    let hi = row_len.min((row_len as isize - s0) as usize);
+                    let t0 = (lo as isize + s0) as usize;
+                    let src = &row[lo..hi];
+                    for (dv, sv) in dst_all[t0..t0 + src.len()].iter_mut().zip(src) {
+                        *dv += sv;
+                    }
+                    continue;
+                }
                 let ix0 = ox_lo * g.stride + kx - g.pad;
                 for bi in 0..nb {
                     let src_img = &mut row[bi * n..(bi + 1) * n];
