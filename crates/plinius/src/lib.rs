@@ -2,6 +2,8 @@
 //! supervises crashes, and runs the benchmarks. The `plinius` binary is a thin
 //! layer over this library; each command lives in its own module.
 
+#![warn(missing_docs)]
+
 pub mod benchdecrypt;
 pub mod benchmirror;
 pub mod benchpipeline;
