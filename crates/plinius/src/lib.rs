@@ -13,6 +13,7 @@ pub mod cfgcheck;
 pub mod ckpt;
 pub mod crashtest;
 pub mod csv;
+pub mod errors;
 pub mod demo;
 pub mod evalpool;
 pub mod evidence;

@@ -86,7 +86,7 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", plinius::errors::chain(&e));
             std::process::ExitCode::from(2)
         }
     }

@@ -54,8 +54,19 @@ pub fn write_public_file(path: &Path, bytes: &[u8], overwrite: bool) -> Result<(
     fs::rename(&tmp, path).map_err(|e| SealError::io(path, e))
 }
 
-/// [`SealError::Exists`] if `path` exists and may not be overwritten.
+/// [`SealError::Exists`] if `path` exists and may not be overwritten; an
+/// error naming `path` if the directory it goes into does not exist.
 fn refuse_existing(path: &Path, overwrite: bool) -> Result<()> {
+    let dir = parent_dir(path);
+    if !dir.is_dir() {
+        return Err(SealError::io(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("the directory {} does not exist", dir.display()),
+            ),
+        ));
+    }
     if !overwrite && path.exists() {
         return Err(SealError::Exists {
             path: path.to_path_buf(),
