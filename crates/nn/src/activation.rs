@@ -33,15 +33,46 @@ pub(crate) fn bias_activate(v: &mut [f32], b: f32, act: Activation) {
     }
 }
 
+/// Evaluates `$body` with `$g` bound to a closure computing the activation
+/// gradient for `$act`: one monomorphised copy of the loop per activation, so
+/// each vectorises (no per-element `match`).
+macro_rules! per_activation {
+    ($act:expr, |$g:ident| $body:expr) => {
+        match $act {
+            Activation::Leaky => {
+                let $g = |y: f32| grad(y, Activation::Leaky);
+                $body
+            }
+            Activation::Relu => {
+                let $g = |y: f32| grad(y, Activation::Relu);
+                $body
+            }
+            Activation::Linear => {
+                let $g = |y: f32| grad(y, Activation::Linear);
+                $body
+            }
+            Activation::Logistic => {
+                let $g = |y: f32| grad(y, Activation::Logistic);
+                $body
+            }
+        }
+    };
+}
+
 /// `delta *= act'(y)` where `y` is the activation's output; returns the sum of
 /// the new `delta` (the bias gradient of the channel).
 pub(crate) fn gradient_sum(delta: &mut [f32], y: &[f32], act: Activation) -> f32 {
+    per_activation!(act, |g| gradient_sum_with(delta, y, g))
+}
+
+#[inline(always)]
+fn gradient_sum_with(delta: &mut [f32], y: &[f32], g: impl Fn(f32) -> f32) -> f32 {
     let mut acc = [0.0f32; 16];
     let mut blocks_d = delta.chunks_exact_mut(16);
     let mut blocks_y = y.chunks_exact(16);
     for (d, yy) in (&mut blocks_d).zip(&mut blocks_y) {
         for i in 0..16 {
-            d[i] *= grad(yy[i], act);
+            d[i] *= g(yy[i]);
             acc[i] += d[i];
         }
     }
@@ -51,7 +82,7 @@ pub(crate) fn gradient_sum(delta: &mut [f32], y: &[f32], act: Activation) -> f32
         .iter_mut()
         .zip(blocks_y.remainder())
     {
-        *d *= grad(*yy, act);
+        *d *= g(*yy);
         s += *d;
     }
     acc.iter().sum::<f32>() + s
@@ -64,6 +95,16 @@ pub(crate) fn gradient_sum2(
     xn: &[f32],
     act: Activation,
 ) -> (f32, f32) {
+    per_activation!(act, |g| gradient_sum2_with(delta, y, xn, g))
+}
+
+#[inline(always)]
+fn gradient_sum2_with(
+    delta: &mut [f32],
+    y: &[f32],
+    xn: &[f32],
+    g: impl Fn(f32) -> f32,
+) -> (f32, f32) {
     let mut a1 = [0.0f32; 16];
     let mut a2 = [0.0f32; 16];
     let mut bd = delta.chunks_exact_mut(16);
@@ -71,7 +112,7 @@ pub(crate) fn gradient_sum2(
     let mut bx = xn.chunks_exact(16);
     for ((d, yy), xx) in (&mut bd).zip(&mut by).zip(&mut bx) {
         for i in 0..16 {
-            d[i] *= grad(yy[i], act);
+            d[i] *= g(yy[i]);
             a1[i] += d[i];
             a2[i] += d[i] * xx[i];
         }
@@ -83,7 +124,7 @@ pub(crate) fn gradient_sum2(
         .zip(by.remainder())
         .zip(bx.remainder())
     {
-        *d *= grad(*yy, act);
+        *d *= g(*yy);
         s1 += *d;
         s2 += *d * xx;
     }
