@@ -50,14 +50,28 @@ impl MaxPool {
                     let full = (w / 2).min(ow);
                     let orow = &mut o[i * ow..i * ow + full];
                     let irow = &mut idx[i * ow..i * ow + full];
-                    for (j, (ov, iv)) in orow.iter_mut().zip(irow.iter_mut()).enumerate() {
-                        let x = 2 * j;
-                        let (a, b, c, d) = (l0[x], l0[x + 1], l1[x], l1[x + 1]);
-                        let (m1, i1) = if b > a { (b, 1) } else { (a, 0) };
-                        let (m2, i2) = if d > c { (d, w + 1) } else { (c, w) };
+                    // Branch-free, with wrapping u32 index arithmetic (the same
+                    // in-plane indexes as `(y * w + x) as u32` below), so the
+                    // loop has no overflow checks and can vectorise.
+                    let (w32, base) = (w as u32, (y0 * w) as u32);
+                    let mut at = base;
+                    for (((ov, iv), p0), p1) in orow
+                        .iter_mut()
+                        .zip(irow.iter_mut())
+                        .zip(l0.chunks_exact(2))
+                        .zip(l1.chunks_exact(2))
+                    {
+                        let (a, b, c, d) = (p0[0], p0[1], p1[0], p1[1]);
+                        let (m1, i1) = if b > a { (b, 1u32) } else { (a, 0u32) };
+                        let (m2, i2) = if d > c {
+                            (d, w32.wrapping_add(1))
+                        } else {
+                            (c, w32)
+                        };
                         let (m, k) = if m2 > m1 { (m2, i2) } else { (m1, i1) };
                         *ov = m;
-                        *iv = (y0 * w + x + k) as u32;
+                        *iv = at.wrapping_add(k);
+                        at = at.wrapping_add(2);
                     }
                     for (j, &(x0, x1)) in colr.iter().enumerate().skip(full) {
                         let mut best = f32::NEG_INFINITY;
