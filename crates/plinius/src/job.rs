@@ -239,7 +239,7 @@ fn check_dataset_keys(e: &Enclave, data: &Path, pool: &Path) -> Result<()> {
         .map_err(io_err(data, "cannot read the dataset header"))?;
     e.check_dataset_header(&header).with_context(|| {
         format!(
-            "{}: not usable with the keys given (--key, or --bundle and --state); {} was not written",
+            "{}: refused before anything was written to {}",
             data.display(),
             pool.display()
         )

@@ -127,6 +127,7 @@ fn a_wrong_key_on_the_first_start_creates_no_pool() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("test split"), "{err}");
+    assert!(!err.contains("keys given"), "not a key problem: {err}");
     assert!(!dir.join("job.pool").exists(), "no pool for the test split");
 
     // The same command with the owner's key now starts the job.
