@@ -271,14 +271,15 @@ fn check_spot_outputs(out: &Path, up: &[bool], iterations: u64) {
 fn spot_availability_trace_starting_down_with_a_long_outage() {
     let d = tempfile::tempdir().unwrap();
     let cfg = small_cfg(d.path());
-    // Starts down; short up windows, a long outage, then up for good.
+    // Starts down with a long outage, then up windows of one tick each (too
+    // short for any start to finish 100 iterations, however fast training
+    // is), then up for good.
     let mut up: Vec<bool> = Vec::new();
-    up.extend([false; 2]);
+    up.extend([false; 3002]);
     for _ in 0..3 {
-        up.extend([true; 4]);
+        up.push(true);
         up.extend([false; 2]);
     }
-    up.extend([false; 3000]);
     up.extend([true; 400]);
     let data: Vec<&str> = up.iter().map(|&u| if u { "1" } else { "0" }).collect();
     let trace = d.path().join("avail.json");
@@ -291,8 +292,7 @@ fn spot_availability_trace_starting_down_with_a_long_outage() {
     )
     .unwrap();
     let out = d.path().join("out");
-    // 10 s ticks at 200x: 0.05 s per tick, a 0.2 s window per up interval:
-    // 100 iterations need more than one window.
+    // 10 s ticks at 200x: 0.05 s per tick, so each short window is 0.05 s.
     let stdout = ok(&[
         args(&[
             "spot",
