@@ -1,6 +1,6 @@
 //! Darknet-compatible CNN training and inference.
 //!
-//! - [`cfg`]: the `.cfg` parser ([`ModelConfig::parse`]), with errors naming
+//! - [`cfg`](mod@cfg): the `.cfg` parser ([`ModelConfig::parse`]), with errors naming
 //!   file, line and section, and the model fingerprint.
 //! - [`Network`]: layers (convolutional, connected, batch norm, max/avg pool,
 //!   dropout, softmax, cost) with Darknet's semantics, SGD with momentum and

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::layers::Kind;
 use crate::network::Network;
 
-/// Version written by [`write_weights`]: 0.2.0 (u64 `seen`).
+/// Version written by [`weights_bytes`] and [`save_weights`]: 0.2.0 (u64 `seen`).
 pub const WRITE_VERSION: (i32, i32, i32) = (0, 2, 0);
 
 /// Errors reading or writing `.weights`.
