@@ -13,7 +13,8 @@ const MAX_BYTES: u64 = 1 << 31;
 #[derive(Debug, thiserror::Error)]
 pub enum IdxError {
     /// The file could not be opened or read (or its gzip stream is corrupt).
-    #[error("{path}: {source}")]
+    /// The message names the file; the cause is the error's `source`.
+    #[error("reading {path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -301,5 +302,19 @@ mod tests {
         );
         let e = Mnist::load(dir.path()).unwrap_err();
         assert!(e.to_string().contains("train-images-idx3-ubyte"), "{e}");
+    }
+
+    #[test]
+    fn io_errors_say_their_cause_once() {
+        use std::error::Error;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("c.gz"), [0x1f, 0x8b, 8, 0, 1, 2, 3]).unwrap();
+        let missing = load_split(dir.path(), "t10k").unwrap_err();
+        let corrupt = read_images(&dir.path().join("c.gz")).unwrap_err();
+        for e in [missing, corrupt] {
+            let cause = e.source().expect("the I/O error is the source").to_string();
+            // The cause is chained, not also printed in the error's own message.
+            assert!(!e.to_string().contains(&cause), "{e} / {cause}");
+        }
     }
 }
