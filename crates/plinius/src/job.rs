@@ -272,8 +272,9 @@ pub struct StartArgs<'a> {
     pub keys: &'a KeySource,
     /// Seed (first start only; a resumed job keeps the pool's).
     pub seed: u64,
-    /// Mirror mode (must match an existing pool's).
-    pub mirror: MirrorMode,
+    /// Mirror mode: must match an existing pool's (`None`: the pool's, or
+    /// `romulus` for a new pool).
+    pub mirror: Option<MirrorMode>,
     /// Mirror every K iterations.
     pub mirror_every: u64,
     /// Hide progress bars.
@@ -288,10 +289,10 @@ impl Job {
         let cfg_text = std::fs::read_to_string(a.cfg)
             .with_context(|| format!("{}: cannot read the model cfg", a.cfg.display()))?;
         let origin = a.cfg.display().to_string();
-        let config = TrainConfig {
+        let mut config = TrainConfig {
             threads: a.opts.threads()?,
             seed: a.seed,
-            mirror: a.mirror,
+            mirror: a.mirror.unwrap_or(MirrorMode::Romulus),
             mirror_every: a.mirror_every,
         };
         let platform = platform(a.opts.platform.as_deref())?;
@@ -304,6 +305,11 @@ impl Job {
             let pool = Pool::open(path, &popts)?;
             match layout::read_superblock(&pool)? {
                 Some(sb) => {
+                    // No mode given: the pool's (a different one given is
+                    // refused at attach, the pool untouched).
+                    if a.mirror.is_none() {
+                        config.mirror = sb.mode;
+                    }
                     let (keys, from) = match Keys::from_pool(&pool, &platform) {
                         Ok(k) => (k, "pool (sealed to this platform and enclave)"),
                         // Sealed to another enclave build or platform: keys
@@ -343,11 +349,13 @@ impl Job {
                     let plan = e.plan(h.file_len() as u64);
                     if pool.main_len() < plan.main_len || pool.raw_len() != plan.raw_len {
                         bail!(
-                            "{}: the pool's sizes (main {}, raw {}) are not the ones this cfg, mirror mode and \
-                             dataset need (main {}, raw {}): it was made for another job",
+                            "{}: the pool's sizes (main {}, raw {}) are not the ones this cfg, mirror mode {} \
+                             and dataset need (main {}, raw {}): it was made for another job (or give the \
+                             --mirror it was created with)",
                             path.display(),
                             pool.main_len(),
                             pool.raw_len(),
+                            config.mirror,
                             plan.main_len,
                             plan.raw_len
                         );
@@ -388,7 +396,7 @@ impl Job {
                 None
             }
         };
-        if a.mirror == MirrorMode::Ssd {
+        if config.mirror == MirrorMode::Ssd {
             e.set_checkpoint_store(Box::new(FileCheckpoint::new(ckpt.clone())));
         }
         let attached = e.attach(&mut pool)?;

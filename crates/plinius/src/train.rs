@@ -53,9 +53,10 @@ pub struct TrainArgs {
     /// Train until the model has done N iterations in total (default: the cfg's max_batches).
     #[arg(long)]
     pub iterations: Option<u64>,
-    /// How the model is mirrored (fixed when the pool is created).
-    #[arg(long, value_enum, default_value = "romulus")]
-    pub mirror: MirrorArg,
+    /// How the model is mirrored, fixed when the pool is created (default: the
+    /// pool's mode; `romulus` for a new pool).
+    #[arg(long, value_enum)]
+    pub mirror: Option<MirrorArg>,
     /// Mirror-out every K iterations (and after the last one).
     #[arg(long, default_value_t = 1)]
     pub mirror_every: u64,
@@ -176,7 +177,7 @@ pub fn train(a: &TrainArgs, log: &mut dyn FnMut(&str)) -> Result<TrainOutcome> {
         data: a.data.as_deref(),
         keys: &keys,
         seed: a.seed,
-        mirror: a.mirror.into(),
+        mirror: a.mirror.map(Into::into),
         mirror_every: a.mirror_every,
         quiet: a.quiet,
     })?;

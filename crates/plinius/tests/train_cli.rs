@@ -811,3 +811,39 @@ fn interrupted_import_is_refused_then_resumed() {
     let report = e.ok(&["inspect", "--pool", &e.p("i.pool")]);
     assert!(report.contains("dataset import:  complete"), "{report}");
 }
+
+/// Arguments `a` without `flag` and its value.
+fn without(a: &[String], flag: &str) -> Vec<String> {
+    let i = a.iter().position(|s| s == flag).unwrap();
+    [&a[..i], &a[i + 2..]].concat()
+}
+
+#[test]
+fn resume_without_mirror_uses_the_pools_mode() {
+    let e = tiny_env();
+    e.train("ab.pool", "ab", 2);
+    // Resumed without --mirror: the pool's mode.
+    let a = without(&e.train_args("tiny.cfg", "ab.pool", "ab", 4), "--mirror");
+    let out = e.ok(&a);
+    assert!(
+        out.contains("resumed from iteration 2 (mirror mode ab"),
+        "{out}"
+    );
+    // A different mode given explicitly is still refused, the pool untouched.
+    let before = std::fs::read(e.path("ab.pool")).unwrap();
+    let err = e.fail(&e.train_args("tiny.cfg", "ab.pool", "romulus", 6));
+    assert!(
+        err.contains("created with mirror mode ab, not romulus"),
+        "{err}"
+    );
+    assert!(std::fs::read(e.path("ab.pool")).unwrap() == before);
+    // A new pool without --mirror: romulus.
+    let out = e.ok(&without(
+        &e.train_args("tiny.cfg", "new.pool", "ab", 1),
+        "--mirror",
+    ));
+    assert!(
+        out.contains("started a new job: mirror mode romulus"),
+        "{out}"
+    );
+}
