@@ -143,6 +143,26 @@ impl Keys {
         &self.platform_blob
     }
 
+    /// The bundle sealed anew to `sealer` for this enclave's measurement
+    /// (a blob for [`Keys::from_platform_blob`]).
+    pub(crate) fn seal_for(&self, sealer: &dyn PlatformSealer) -> Result<Vec<u8>> {
+        let blob = seal_to_platform(sealer, &self.bundle, &measurement())?;
+        if blob.len() > KEYS_BLOB_MAX {
+            return Err(EnclaveError::Usage(format!(
+                "the platform-sealed key blob is {} bytes, more than the {KEYS_BLOB_MAX} the \
+                 pool reserves",
+                blob.len()
+            )));
+        }
+        Ok(blob)
+    }
+
+    /// Whether `other` holds the same model and dataset keys.
+    pub(crate) fn same_keys(&self, other: &Keys) -> bool {
+        self.model_fingerprint() == other.model_fingerprint()
+            && self.dataset_fingerprint() == other.dataset_fingerprint()
+    }
+
     /// Fingerprint of the model key (safe to print).
     pub fn model_fingerprint(&self) -> String {
         self.bundle.model.key().fingerprint()

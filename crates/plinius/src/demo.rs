@@ -306,7 +306,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         platform: Some(platform.clone()),
         threads: a.threads,
     };
-    let ev = crate::evalpool::eval_pool(&opts, &a.mnist)?;
+    let ev = crate::evalpool::eval_pool(&opts, &a.mnist, None)?;
     println!(
         "test accuracy: {:.2}% at iteration {}",
         ev.accuracy * 100.0,
@@ -323,6 +323,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         checkpoint: None,
         platform: Some(platform.clone()),
         force: false,
+        key: None,
     })?;
     crate::export::open_model(&OpenModelArgs {
         model: w("model.sealed"),

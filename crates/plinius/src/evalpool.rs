@@ -21,11 +21,12 @@ pub struct PoolEval {
 }
 
 /// Evaluates the model in the job `opts` on the MNIST test split in `mnist_test`
-/// (`t10k-*` IDX files, raw or gzip).
-pub fn eval_pool(opts: &JobOptions, mnist_test: &Path) -> Result<PoolEval> {
+/// (`t10k-*` IDX files, raw or gzip). `key`: the owner's key file, used only
+/// if the keys sealed in the pool do not unseal here.
+pub fn eval_pool(opts: &JobOptions, mnist_test: &Path, key: Option<&Path>) -> Result<PoolEval> {
     let test = nn::idx::load_split(mnist_test, "t10k")
         .with_context(|| format!("loading the MNIST test split from {}", mnist_test.display()))?;
-    let mut job = Job::resume_existing(opts)?;
+    let mut job = Job::resume_existing_with_key(opts, key)?;
     let accuracy = job
         .enclave
         .evaluate(&test.images.pixels, &test.labels)
@@ -38,8 +39,8 @@ pub fn eval_pool(opts: &JobOptions, mnist_test: &Path) -> Result<PoolEval> {
 }
 
 /// `plinius eval --pool`.
-pub fn run(opts: &JobOptions, mnist_test: &Path) -> Result<()> {
-    let r = eval_pool(opts, mnist_test)?;
+pub fn run(opts: &JobOptions, mnist_test: &Path, key: Option<&Path>) -> Result<()> {
+    let r = eval_pool(opts, mnist_test, key)?;
     println!(
         "test accuracy: {:.2}% ({} MNIST test images; model of {} at iteration {})",
         r.accuracy * 100.0,

@@ -29,6 +29,10 @@ pub struct ExportArgs {
     /// Replace an existing output file.
     #[arg(long)]
     pub force: bool,
+    /// Development shortcut: the owner's key file, used only if the keys
+    /// sealed in the pool do not unseal here (another platform or enclave build).
+    #[arg(long)]
+    pub key: Option<PathBuf>,
 }
 
 /// `plinius export`: mirror-in inside the enclave, then the model as Darknet
@@ -46,7 +50,7 @@ pub fn run_export(a: ExportArgs) -> Result<()> {
         platform: a.platform.clone(),
         ..JobOptions::default()
     };
-    let mut job = Job::resume_existing(&opts)?;
+    let mut job = Job::resume_existing_with_key(&opts, a.key.as_deref())?;
     let sealed = job.export()?;
     write_public_file(&a.out, &sealed.bytes, a.force)?;
     println!(

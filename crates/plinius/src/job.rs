@@ -301,6 +301,8 @@ impl Job {
         let ckpt = a.opts.checkpoint_path();
         let mut pool_created = false;
         let mut note = None;
+        // Why the pool's sealed keys did not unseal, when keys were given again.
+        let mut unsealed: Option<String> = None;
         let (mut pool, mut e, keys_from, area) = if path.exists() {
             let pool = Pool::open(path, &popts)?;
             match layout::read_superblock(&pool)? {
@@ -320,6 +322,7 @@ impl Job {
                             note = Some(format!(
                                 "the keys sealed in the pool do not open here ({err}); using the {from}"
                             ));
+                            unsealed = Some(err.to_string());
                             (k, from)
                         }
                         Err(err) => {
@@ -400,6 +403,23 @@ impl Job {
             e.set_checkpoint_store(Box::new(FileCheckpoint::new(ckpt.clone())));
         }
         let attached = e.attach(&mut pool)?;
+        // The keys given again opened the pool's sealed cfg at attach: they
+        // are the pool's. Sealed again to this platform and enclave build,
+        // the next restart needs none.
+        if let Some(err) = unsealed
+            && e.reseal_keys(&mut pool, &platform).with_context(|| {
+                format!(
+                    "{}: cannot re-seal the job's keys into the pool",
+                    path.display()
+                )
+            })?
+        {
+            note = Some(format!(
+                "the keys sealed in {} did not unseal here ({err}); re-sealed the {keys_from} \
+                 into the pool for this platform and enclave build, so restarts need no keys again",
+                path.display()
+            ));
+        }
         Ok((
             Job {
                 pool,
@@ -420,6 +440,13 @@ impl Job {
     /// Opens an existing job from its pool alone (sealed cfg, keys, mode and
     /// seed in the pool): for `eval` and `export`.
     pub fn resume_existing(opts: &JobOptions) -> Result<Job> {
+        Self::resume_existing_with_key(opts, None)
+    }
+
+    /// [`Job::resume_existing`], with the owner's key file (development
+    /// shortcut) used only if the keys sealed in the pool do not unseal here
+    /// (another platform or enclave build). Nothing is written to the pool.
+    pub fn resume_existing_with_key(opts: &JobOptions, key: Option<&Path>) -> Result<Job> {
         let path = &opts.pool;
         if !path.exists() {
             bail!("{}: no such pool", path.display());
@@ -432,7 +459,29 @@ impl Job {
                 path.display()
             )
         })?;
-        let keys = Keys::from_pool(&pool, &platform)?;
+        let keys = match (Keys::from_pool(&pool, &platform), key) {
+            (Ok(k), _) => k,
+            (Err(_), Some(k)) => {
+                provision_keys(&KeySource::OwnerKey(k.to_path_buf()), &platform)
+                    .with_context(|| {
+                        format!(
+                            "{}: the keys sealed in the pool do not unseal here; the --key given",
+                            path.display()
+                        )
+                    })?
+                    .0
+            }
+            (Err(err), None) => {
+                return Err(anyhow::Error::new(err).context(format!(
+                    "{}: cannot unseal the job's keys (sealed to another platform or enclave build, \
+                     or tampered with): run `plinius train --pool {} --cfg FILE` once with --key owner.key \
+                     (or --bundle and --state) to re-seal them into the pool, or give --key owner.key \
+                     (development)",
+                    path.display(),
+                    path.display()
+                )));
+            }
+        };
         let ckpt = opts.checkpoint_path();
         let store: Option<Box<dyn CheckpointStore>> = (sb.mode == MirrorMode::Ssd)
             .then(|| Box::new(FileCheckpoint::new(ckpt.clone())) as Box<dyn CheckpointStore>);

@@ -243,6 +243,10 @@ pub struct EvalArgs {
     /// With --pool: the simulated platform directory.
     #[arg(long, requires = "pool")]
     pub platform: Option<PathBuf>,
+    /// With --pool, development shortcut: the owner's key file, used only if
+    /// the keys sealed in the pool do not unseal here.
+    #[arg(long, requires = "pool")]
+    pub key: Option<PathBuf>,
 }
 
 /// Test accuracy of `cfg` with the parameters of a `.weights` file.
@@ -268,7 +272,11 @@ pub fn run_eval(a: EvalArgs) -> Result<()> {
             platform: a.platform.clone(),
             threads: a.threads,
         };
-        return crate::evalpool::run(&opts, a.mnist_test.as_deref().unwrap_or(&a.mnist));
+        return crate::evalpool::run(
+            &opts,
+            a.mnist_test.as_deref().unwrap_or(&a.mnist),
+            a.key.as_deref(),
+        );
     }
     let (Some(cfg), Some(w)) = (&a.cfg, &a.weights) else {
         bail!("give the model and its parameters: --cfg FILE --weights FILE (or --pool FILE)");

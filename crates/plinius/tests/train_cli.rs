@@ -847,3 +847,94 @@ fn resume_without_mirror_uses_the_pools_mode() {
         "{out}"
     );
 }
+
+/// The pool's sealed keys stop unsealing when the platform (or the enclave
+/// build) changes: here the pool moves to another simulated platform.
+#[test]
+fn keys_given_again_are_resealed_into_the_pool() {
+    let e = tiny_env();
+    let pool = e.p("p.pool");
+    e.train("p.pool", "romulus", 2);
+    let on_b = |mut a: Vec<String>| {
+        a.extend(["--platform".to_string(), e.p("platform-b")]);
+        a
+    };
+    let keyless = |n: u64| without(&e.train_args("tiny.cfg", "p.pool", "romulus", n), "--key");
+    // On platform B the pool's blob does not unseal: every keyless command
+    // fails naming the pool and saying what to do; nothing is written.
+    let before = std::fs::read(e.path("p.pool")).unwrap();
+    let err = e.fail(&on_b(keyless(4)));
+    assert!(err.contains("p.pool") && err.contains("--key"), "{err}");
+    let export = |key: bool| {
+        let mut a = on_b(
+            [
+                "export",
+                "--pool",
+                &pool,
+                "--out",
+                &e.p("m.sealed"),
+                "--force",
+            ]
+            .map(String::from)
+            .to_vec(),
+        );
+        if key {
+            a.extend(["--key".to_string(), e.p("owner.key")]);
+        }
+        a
+    };
+    let err = e.fail(&export(false));
+    assert!(
+        err.contains("p.pool: cannot unseal the job's keys") && err.contains("--key owner.key"),
+        "{err}"
+    );
+    let eval = |key: bool| {
+        let mut a = on_b(
+            ["eval", "--pool", &pool, "--mnist-test", &mnist_arg()]
+                .map(String::from)
+                .to_vec(),
+        );
+        if key {
+            a.extend(["--key".to_string(), e.p("owner.key")]);
+        }
+        a
+    };
+    let err = e.fail(&eval(false));
+    assert!(err.contains("p.pool: cannot unseal"), "{err}");
+    assert!(std::fs::read(e.path("p.pool")).unwrap() == before);
+    // export and eval with the owner key (development shortcut) work, and
+    // write nothing to the pool.
+    e.ok(&export(true));
+    let out = e.ok(&eval(true));
+    assert!(out.contains("iteration 2"), "{out}");
+    assert!(std::fs::read(e.path("p.pool")).unwrap() == before);
+    // A wrong key is refused naming the pool's sealed cfg.
+    e.ok(&["owner", "keygen", "--out", &e.p("other.key")]);
+    let mut wrong = on_b(keyless(4));
+    wrong.extend(["--key".to_string(), e.p("other.key")]);
+    let err = e.fail(&wrong);
+    assert!(err.contains("p.pool"), "{err}");
+    assert!(std::fs::read(e.path("p.pool")).unwrap() == before);
+    // train with the key re-seals the keys into the pool ...
+    let mut a = on_b(keyless(4));
+    a.extend(["--key".to_string(), e.p("owner.key")]);
+    let out = e.ok(&a);
+    assert!(
+        out.contains("resumed from iteration 2") && out.contains("re-sealed"),
+        "{out}"
+    );
+    // ... so restarts, export and eval on B need no keys any more.
+    let out = e.ok(&on_b(keyless(6)));
+    assert!(
+        out.contains("resumed from iteration 4") && !out.contains("re-sealed"),
+        "{out}"
+    );
+    e.ok(&export(false));
+    let out = e.ok(&eval(false));
+    assert!(out.contains("iteration 6"), "{out}");
+    // Keys given again while the pool's blob unseals: not re-sealed.
+    let mut a = on_b(keyless(7));
+    a.extend(["--key".to_string(), e.p("owner.key")]);
+    let out = e.ok(&a);
+    assert!(!out.contains("re-sealed"), "{out}");
+}

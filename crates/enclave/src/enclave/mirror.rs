@@ -338,6 +338,54 @@ impl Enclave {
         })
     }
 
+    /// Re-seals the keys into the attached pool when the pool's sealed-keys
+    /// blob does not unseal to them on `sealer` (it was sealed to another
+    /// platform or another enclave build, or damaged): the keys, given again
+    /// and verified as the pool's at attach (they open its sealed cfg), are
+    /// sealed to `sealer` and this enclave's measurement and written in one
+    /// write transaction (in place if the blob keeps its length, else into a
+    /// new block the superblock then points to), so later restarts need no
+    /// keys. Returns whether it re-sealed; a blob that unseals is left alone.
+    pub fn reseal_keys<B: PmBackend>(
+        &mut self,
+        pool: &mut Pool<B>,
+        sealer: &dyn seal::platform::PlatformSealer,
+    ) -> Result<bool> {
+        let sb = self.session()?.sb;
+        let old = pool.read(|v| {
+            v.bytes(sb.sealed_keys.off, sb.sealed_keys.len as usize)
+                .map(<[u8]>::to_vec)
+        })?;
+        if Keys::from_platform_blob(sealer, &old).is_ok_and(|k| k.same_keys(&self.keys)) {
+            return Ok(false);
+        }
+        let blob = self.keys.seal_for(sealer)?;
+        let mut new_sb = sb;
+        pool.write(|tx| -> Result<()> {
+            if blob.len() as u64 == sb.sealed_keys.len {
+                tx.bytes_mut(sb.sealed_keys.off, blob.len())?
+                    .copy_from_slice(&blob);
+            } else {
+                let off = tx.alloc(blob.len() as u64)?;
+                tx.bytes_mut(off, blob.len())?.copy_from_slice(&blob);
+                new_sb.sealed_keys = Region {
+                    off,
+                    len: blob.len() as u64,
+                };
+                let sb_off = tx.root(SUPERBLOCK_ROOT)?;
+                tx.bytes_mut(sb_off, SUPERBLOCK_LEN)?
+                    .copy_from_slice(&new_sb.encode());
+                tx.free(sb.sealed_keys.off)?;
+            }
+            Ok(())
+        })
+        .map_err(out_of_space_hint)?;
+        if let Some(s) = self.session.as_mut() {
+            s.sb = new_sb;
+        }
+        Ok(true)
+    }
+
     /// Seals the whole state into the pool's mirror (or the host's checkpoint
     /// in `ssd` mode) so that it commits atomically: `romulus` one write
     /// transaction; `ab` the idle slot, persisted and fenced, then the

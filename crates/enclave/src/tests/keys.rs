@@ -131,3 +131,61 @@ fn evaluate_on_plain_and_sealed_test_sets_agree() {
     assert_eq!(plain, sealed);
     assert!((0.0..=1.0).contains(&plain));
 }
+
+/// The pool's sealed keys point at a shorter blob (as one of another seal
+/// format would be), so that the re-seal needs a new block.
+fn shorten_keys_blob(pool: &mut Pool<MemBackend>) -> layout::Superblock {
+    let mut sb = layout::read_superblock(pool).unwrap().unwrap();
+    sb.sealed_keys.len -= 16;
+    pool.write(|tx| -> crate::Result<()> {
+        let off = tx.root(layout::SUPERBLOCK_ROOT)?;
+        tx.bytes_mut(off, layout::SUPERBLOCK_LEN)?
+            .copy_from_slice(&sb.encode());
+        Ok(())
+    })
+    .unwrap();
+    sb
+}
+
+#[test]
+fn keys_given_again_are_resealed_when_the_pools_blob_does_not_unseal() {
+    let fx = Fixture::new(16);
+    let (mut e, mut pool) = fx.attached(MirrorMode::Romulus, &MemStore::default());
+    train_to(&mut e, &mut pool, 2);
+    // The blob unseals here: left alone.
+    assert!(!e.reseal_keys(&mut pool, &fx.platform).unwrap());
+    let digest = e.state_digest();
+    drop(e);
+    for (i, shorten) in [true, false].into_iter().enumerate() {
+        // The pool moves to another platform: its blob no longer unseals.
+        let other = Fixture::new(1);
+        assert!(Keys::from_pool(&pool, &other.platform).is_err());
+        let old = if shorten {
+            shorten_keys_blob(&mut pool)
+        } else {
+            layout::read_superblock(&pool).unwrap().unwrap()
+        };
+        // The owner's keys, given again there, are checked at attach and
+        // re-sealed: in place, or into a new block the superblock points to.
+        let keys = Keys::from_bundle(fx.bundle.clone(), &other.platform).unwrap();
+        let config = Fixture::config(MirrorMode::Romulus);
+        let mut e = Enclave::new(keys, CFG, "test.cfg", config).unwrap();
+        assert_eq!(e.attach(&mut pool).unwrap().iteration, 2, "round {i}");
+        assert!(e.reseal_keys(&mut pool, &other.platform).unwrap());
+        assert!(!e.reseal_keys(&mut pool, &other.platform).unwrap());
+        drop(e);
+        let sb = layout::read_superblock(&pool).unwrap().unwrap();
+        assert_eq!(sb.sealed_keys.off != old.sealed_keys.off, shorten);
+        // Restarts there need no keys; the old platform is out.
+        let keys = Keys::from_pool(&pool, &other.platform).unwrap();
+        let (e, at) = Enclave::open(keys, &pool, None, 1).unwrap();
+        assert_eq!((at.iteration, e.state_digest()), (2, digest));
+        assert!(Keys::from_pool(&pool, &fx.platform).is_err());
+    }
+    // Keys that are not the pool's are refused at attach; nothing is re-sealed.
+    let stranger = Fixture::new(1);
+    let keys = Keys::from_bundle(stranger.bundle.clone(), &stranger.platform).unwrap();
+    let mut e = Enclave::new(keys, CFG, "test.cfg", Fixture::config(MirrorMode::Romulus)).unwrap();
+    assert!(e.attach(&mut pool).is_err());
+    assert!(e.reseal_keys(&mut pool, &stranger.platform).is_err());
+}
