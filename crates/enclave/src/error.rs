@@ -76,8 +76,9 @@ pub enum EnclaveError {
     /// The training dataset is missing, incomplete, or does not fit the model.
     #[error("dataset: {0}")]
     Dataset(String),
-    /// The host's checkpoint store (ssd mode) failed.
-    #[error("checkpoint: {0}")]
+    /// The host's checkpoint store (ssd mode) failed, or holds no checkpoint
+    /// (the host's messages name the checkpoint file).
+    #[error("{0}")]
     Checkpoint(String),
     /// The enclave was used in a way its state does not allow (e.g. training
     /// before attaching a pool).

@@ -60,9 +60,25 @@ fn frame_header(image_len: usize) -> [u8; CKPT_HEADER_LEN] {
     h
 }
 
+/// An error naming `path` (`what`: what could not be done) if the directory
+/// it goes into does not exist, so that the user reads their own path rather
+/// than that of its temporary sibling.
+pub fn check_out_dir(path: &Path, what: &str) -> Result<()> {
+    let dir = parent_dir(path);
+    if !dir.is_dir() {
+        bail!(
+            "{}: {what}: the directory {} does not exist",
+            path.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// Writes `image` to the checkpoint file `path` crash-safely (tmp, fsync,
 /// rename, directory fsync) and returns the time of each step.
 pub fn write_checkpoint(path: &Path, image: &[u8]) -> Result<CkptWriteStats> {
+    check_out_dir(path, "cannot create the checkpoint")?;
     let tmp = tmp_path(path);
     let t0 = Instant::now();
     let mut f = OpenOptions::new()

@@ -46,7 +46,12 @@ impl FileCheckpoint {
 impl CheckpointStore for FileCheckpoint {
     fn load(&mut self) -> std::result::Result<Option<Vec<u8>>, BoxError> {
         if !self.path.exists() {
-            return Ok(None);
+            return Err(format!(
+                "checkpoint {}: no such file, but this ssd-mode pool's model is mirrored there: \
+                 if it was moved, give its path with --checkpoint FILE (nothing was written)",
+                self.path.display()
+            )
+            .into());
         }
         read_checkpoint(&self.path)
             .map(Some)
@@ -199,6 +204,7 @@ fn io_err(path: &Path, what: &str) -> impl FnOnce(std::io::Error) -> anyhow::Err
 /// Creates the pool file at `path` with `size`: formatted under a temporary
 /// name, then renamed into place (and the directory synced), then opened.
 fn create_pool(path: &Path, size: ptm::PoolSize, opts: &PoolOptions) -> Result<Pool> {
+    crate::ckpt::check_out_dir(path, "cannot create the pool")?;
     let tmp = crate::ckpt::tmp_path(path);
     // A leftover from a crash during an earlier creation holds nothing.
     if tmp.exists() {

@@ -139,6 +139,7 @@ fn open_loss_csv(path: &Path, upto: u64, upto_loss: f32) -> Result<std::fs::File
     if upto > 0 && last < upto {
         kept.push_str(&format!("{upto},{upto_loss},nan\n"));
     }
+    crate::ckpt::check_out_dir(path, "cannot create the loss CSV")?;
     let tmp = crate::ckpt::tmp_path(path);
     std::fs::write(&tmp, &kept).with_context(|| format!("{}: cannot write", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot replace", path.display()))?;

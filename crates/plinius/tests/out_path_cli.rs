@@ -2,7 +2,11 @@
 //! exist, an input file that does not exist. The message names the
 //! path and says what is wrong, once.
 
+use std::path::Path;
 use std::process::Command;
+
+mod common;
+use common::Env;
 
 #[test]
 fn an_output_in_a_missing_directory_names_it() {
@@ -39,4 +43,74 @@ fn a_missing_pool_is_reported_once() {
         "the cause is repeated: {line}"
     );
     assert!(!t.path().join("nothere.pool").exists());
+}
+
+/// `train` of the repository's small model on a sealed MNIST subset, with
+/// the pool `pool` and `extra` arguments, run in the scratch directory.
+fn train_in(e: &Env, pool: &str, extra: &[&str]) -> std::process::Output {
+    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../cfg/mnist5.cfg");
+    let mut c = e.cmd(&[
+        "train",
+        "--cfg",
+        cfg.to_str().unwrap(),
+        "--data",
+        "train.sealed",
+        "--key",
+        "owner.key",
+        "--pool",
+        pool,
+        "--iterations",
+        "1",
+        "--threads",
+        "1",
+        "--quiet",
+    ]);
+    c.args(extra).current_dir(e.dir.path());
+    c.output().unwrap()
+}
+
+fn error_line(o: &std::process::Output) -> String {
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err.lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn train_outputs_in_a_missing_directory_name_the_users_path() {
+    let e = Env::new();
+    e.keygen_and_seal(64);
+    // The pool.
+    let line = error_line(&train_in(&e, "nodir/p.pool", &[]));
+    assert!(
+        line.contains("nodir/p.pool: cannot create the pool: the directory nodir does not exist"),
+        "{line}"
+    );
+    assert!(!line.contains(".tmp"), "{line}");
+    // The loss CSV.
+    let line = error_line(&train_in(&e, "p.pool", &["--loss-csv", "nodir/loss.csv"]));
+    assert!(
+        line.contains(
+            "nodir/loss.csv: cannot create the loss CSV: the directory nodir does not exist"
+        ),
+        "{line}"
+    );
+    assert!(!line.contains(".tmp"), "{line}");
+    // The ssd checkpoint.
+    let line = error_line(&train_in(
+        &e,
+        "s.pool",
+        &["--mirror", "ssd", "--checkpoint", "nodir/s.ckpt"],
+    ));
+    assert!(
+        line.contains(
+            "nodir/s.ckpt: cannot create the checkpoint: the directory nodir does not exist"
+        ),
+        "{line}"
+    );
+    assert!(!line.contains(".tmp"), "{line}");
+    assert!(!e.path("nodir").exists());
 }

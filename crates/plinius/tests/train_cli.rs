@@ -367,10 +367,15 @@ fn tampered_mirror_and_checkpoint_fail_naming_the_record() {
         err.contains("ssd.pool.ckpt") && err.contains("truncated"),
         "{err}"
     );
+    assert!(!err.contains("checkpoint: checkpoint"), "{err}");
     // A missing one.
     std::fs::remove_file(&ckpt).unwrap();
     let err = e.fail(&a);
-    assert!(err.contains("checkpoint file is missing"), "{err}");
+    assert!(
+        err.contains("ssd.pool.ckpt: no such file") && err.contains("--checkpoint FILE"),
+        "{err}"
+    );
+    assert!(!err.contains("checkpoint: checkpoint"), "{err}");
     std::fs::write(&ckpt, &good).unwrap();
     e.ok(&a);
 }

@@ -512,7 +512,8 @@ impl Enclave {
                 })?;
                 let img = store.load().map_err(checkpoint_error)?.ok_or_else(|| {
                     EnclaveError::Checkpoint(format!(
-                        "{name} is an ssd-mode pool but its checkpoint file is missing"
+                        "{name}: an ssd-mode pool, but its checkpoint is missing: give the checkpoint \
+                         file it was trained with (nothing was written)"
                     ))
                 })?;
                 let read_ns = ns(t0);
