@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use nn::idx::Mnist;
+use nn::idx::{Mnist, Split};
 use nn::{Batch, BatchSampler, Network};
 
 use crate::cfgcheck::load_cfg;
@@ -85,8 +85,14 @@ pub fn build_network(cfg: &Path, seed: u64, threads: Option<usize>) -> Result<Ne
     Ok(net)
 }
 
-fn check_input(net: &Network, mnist: &Mnist) -> Result<()> {
-    let per = mnist.train.images.rows * mnist.train.images.cols;
+/// Loads only the test split (`t10k-*`): evaluation needs nothing else.
+fn load_mnist_test(dir: &Path) -> Result<Split> {
+    nn::idx::load_split(dir, "t10k")
+        .with_context(|| format!("loading the MNIST test split from {}", dir.display()))
+}
+
+fn check_input(net: &Network, split: &Split) -> Result<()> {
+    let per = split.images.rows * split.images.cols;
     if net.input_len() != per {
         bail!(
             "{}: the model takes {} values per image, MNIST images have {} (28x28x1)",
@@ -115,7 +121,7 @@ pub fn train(a: &TrainPlainArgs) -> Result<TrainReport> {
         }
     }
     let mnist = load_mnist(&a.mnist)?;
-    check_input(&net, &mnist)?;
+    check_input(&net, &mnist.train)?;
     let iterations = a.iterations.unwrap_or(match net.config().net.max_batches {
         0 => 500,
         m => m,
@@ -225,7 +231,7 @@ pub struct EvalArgs {
     /// Parameters from a Darknet .weights file.
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    /// Directory with the MNIST IDX files (raw or .gz).
+    /// Directory with the MNIST test files, t10k-* (raw or .gz).
     #[arg(long, default_value = "data/mnist")]
     pub mnist: PathBuf,
     /// Worker threads (default: all cores).
@@ -249,7 +255,8 @@ pub struct EvalArgs {
     pub key: Option<PathBuf>,
 }
 
-/// Test accuracy of `cfg` with the parameters of a `.weights` file.
+/// Test accuracy of `cfg` with the parameters of a `.weights` file, on the
+/// MNIST test split of `mnist_dir` (only its `t10k-*` files are read).
 pub fn eval_weights(
     cfg: &Path,
     weights: &Path,
@@ -258,9 +265,9 @@ pub fn eval_weights(
 ) -> Result<f32> {
     let mut net = build_network(cfg, 0, threads)?;
     nn::weights::load_weights(&mut net, weights)?;
-    let mnist = load_mnist(mnist_dir)?;
-    check_input(&net, &mnist)?;
-    Ok(net.evaluate_u8(&mnist.test.images.pixels, &mnist.test.labels)?)
+    let test = load_mnist_test(mnist_dir)?;
+    check_input(&net, &test)?;
+    Ok(net.evaluate_u8(&test.images.pixels, &test.labels)?)
 }
 
 /// `plinius eval` in its plain form (`--weights`).

@@ -234,3 +234,51 @@ fn bench_train_writes_csv() {
     assert_eq!(rows.lines().count(), 2);
     assert!(rows.lines().nth(1).unwrap().starts_with("tiny.cfg,1,32,"));
 }
+
+#[test]
+fn eval_reads_only_the_test_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("tiny.cfg");
+    std::fs::write(&cfg, TINY).unwrap();
+    let w = dir.path().join("tiny.weights");
+    let o = plinius(&[
+        "export-weights",
+        "--cfg",
+        cfg.to_str().unwrap(),
+        "--out",
+        w.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    // A directory holding only the t10k-* files is enough for eval.
+    let test_only = dir.path().join("mnist-test");
+    std::fs::create_dir(&test_only).unwrap();
+    let eval = |mnist: &Path| {
+        plinius(&[
+            "eval",
+            "--cfg",
+            cfg.to_str().unwrap(),
+            "--weights",
+            w.to_str().unwrap(),
+            "--mnist",
+            mnist.to_str().unwrap(),
+            "--threads",
+            "1",
+        ])
+    };
+    // Without them, the error names the missing test file, not a training file.
+    let o = eval(&test_only);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("t10k-images-idx3-ubyte") && !err.contains("train-"),
+        "{err}"
+    );
+    for f in ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+        std::fs::copy(root().join("data/mnist").join(f), test_only.join(f)).unwrap();
+    }
+    let o = eval(&test_only);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let acc = accuracy(&out);
+    assert!((0.0..=100.0).contains(&acc), "{out}");
+}
