@@ -42,7 +42,7 @@ const AUGMENTATION_KEYS: &[&str] = &[
 
 /// An error in a `.cfg` file: where it is and what is wrong.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{origin}:{line}: {}{kind}", section_prefix(.section))]
+#[error("{}: {}{kind}", location(.origin, .line), section_prefix(.section))]
 pub struct CfgError {
     /// The file (or other origin) the text came from.
     pub origin: String,
@@ -52,6 +52,15 @@ pub struct CfgError {
     pub section: String,
     /// What is wrong (boxed: keeps `Result<_, CfgError>` small).
     pub kind: Box<CfgErrorKind>,
+}
+
+/// `origin:line`, or `origin` alone for an error about the whole file (line 0).
+fn location(origin: &str, line: &usize) -> String {
+    if *line == 0 {
+        origin.to_string()
+    } else {
+        format!("{origin}:{line}")
+    }
 }
 
 fn section_prefix(section: &str) -> String {
@@ -92,6 +101,9 @@ pub enum CfgErrorKind {
     /// A `key=value` line before the first section.
     #[error("`{0}` appears before any section")]
     KeyOutsideSection(String),
+    /// The file holds no section at all (empty, or only blank lines and comments).
+    #[error("the file is empty: no sections (a model starts with [net])")]
+    Empty,
     /// The file does not start with `[net]`.
     #[error("the first section must be [net] or [network]")]
     MissingNet,
@@ -862,7 +874,7 @@ impl ModelConfig {
                 origin: origin.into(),
                 line: 0,
                 section: String::new(),
-                kind: Box::new(CfgErrorKind::MissingNet),
+                kind: Box::new(CfgErrorKind::Empty),
             });
         }
         let mut iter = sections.iter_mut();
@@ -1188,8 +1200,20 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_file_is_reported_as_empty() {
+        for text in ["", "\n\n", "# only a comment\n; and another\n"] {
+            let e = err(text);
+            assert!(matches!(*e.kind, CfgErrorKind::Empty), "{e}");
+            assert_eq!(e.line, 0);
+            let msg = e.to_string();
+            assert!(msg.starts_with("m.cfg: the file is empty"), "{msg}");
+            assert!(!msg.contains("[net] or [network]"), "{msg}");
+        }
+    }
+
+    #[test]
     fn malformed_inputs_are_errors() {
-        assert!(matches!(*err("").kind, CfgErrorKind::MissingNet));
+        assert!(matches!(*err("").kind, CfgErrorKind::Empty));
         assert!(matches!(
             *err("batch=1\n").kind,
             CfgErrorKind::KeyOutsideSection(_)

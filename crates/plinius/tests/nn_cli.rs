@@ -50,7 +50,7 @@ fn cfg_check_prints_layers_and_parameter_bytes() {
 #[test]
 fn cfg_check_errors_exit_2_naming_file_line_and_section() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, &[u8], &str); 4] = [
+    let cases: [(&str, &[u8], &str); 5] = [
         (
             "route.cfg",
             b"[net]\nwidth=28\nheight=28\nchannels=1\n\n[route]\nlayers=-1\n",
@@ -71,6 +71,7 @@ fn cfg_check_errors_exit_2_naming_file_line_and_section() {
             &[0xff, 0xfe, 0x00, 0x5b, 0x80],
             "not a UTF-8 text file",
         ),
+        ("empty.cfg", b"", "empty.cfg: the file is empty"),
     ];
     for (name, body, expect) in cases {
         let p = dir.path().join(name);
