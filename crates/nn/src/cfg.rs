@@ -5,7 +5,8 @@
 //! whole-line and trailing comments starting with `#` or `;`, blank lines. The
 //! first section is `[net]` (or `[network]`); every following section is a layer.
 //! Unsupported sections and unknown keys are errors naming the file, the line and
-//! the section. Darknet's image-augmentation keys in `[net]` are accepted and
+//! the section; they (and syntax errors and invalid values) are reported before
+//! a missing required key or a layer that does not fit. Darknet's image-augmentation keys in `[net]` are accepted and
 //! ignored with a warning.
 
 use std::fmt;
@@ -611,15 +612,11 @@ fn parse_net(r: &mut Reader<'_>) -> Result<NetConfig, CfgError> {
             "must divide batch",
         ));
     }
+    // Required: 0 (absent) is reported by `missing_input_key`, after the
+    // whole file has been checked for syntax, sections and keys.
     let width = r.uint("width", 0, 1, MAX_DIM)?;
     let height = r.uint("height", 0, 1, MAX_DIM)?;
     let channels = r.uint("channels", 0, 1, MAX_DIM)?;
-    for (k, v) in [("width", width), ("height", height), ("channels", channels)] {
-        if v == 0 {
-            let line = r.section.line;
-            return Err(r.err_at(line, CfgErrorKind::Model(format!("[net] needs `{k}`"))));
-        }
-    }
     let learning_rate = r.float("learning_rate", 0.001, 0.0, 1e6)?;
     let momentum = r.float("momentum", 0.9, 0.0, 1.0)?;
     let decay = r.float("decay", 0.0001, 0.0, 1e6)?;
@@ -694,6 +691,18 @@ fn parse_net(r: &mut Reader<'_>) -> Result<NetConfig, CfgError> {
         max_batches,
         burn_in,
     })
+}
+
+/// The first of `[net]`'s required keys that the file does not give.
+fn missing_input_key(net: &NetConfig) -> Option<&'static str> {
+    [
+        ("width", net.width),
+        ("height", net.height),
+        ("channels", net.channels),
+    ]
+    .into_iter()
+    .find(|&(_, v)| v == 0)
+    .map(|(k, _)| k)
 }
 
 fn parse_layer(r: &mut Reader<'_>) -> Result<LayerConfig, CfgError> {
@@ -887,28 +896,19 @@ impl ModelConfig {
                 kind: Box::new(CfgErrorKind::MissingNet),
             });
         }
+        let (net_line, net_name) = (first.line, first.name.clone());
         let mut r = Reader {
             origin,
             section: first,
         };
         let net = parse_net(&mut r)?;
         r.finish(&mut warnings, true)?;
-        let mut shape = Shape {
-            c: net.channels,
-            h: net.height,
-            w: net.width,
-        };
-        let input_too_large = checked(shape.c * shape.h, shape.w).is_none();
-        let mut layers = Vec::new();
+        // First every section and key (with its line), then what is missing
+        // or does not fit: an unknown key further down is reported before a
+        // missing `[net]` key or a shape error.
+        let mut configs = Vec::new();
         for section in iter {
             let line = section.line;
-            let name = section.name.clone();
-            let model_err = |msg: String| CfgError {
-                origin: origin.into(),
-                line,
-                section: name.clone(),
-                kind: Box::new(CfgErrorKind::Model(msg)),
-            };
             if section.name == "net" || section.name == "network" {
                 return Err(CfgError {
                     origin: origin.into(),
@@ -917,9 +917,34 @@ impl ModelConfig {
                     kind: Box::new(CfgErrorKind::NetNotFirst),
                 });
             }
+            let name = section.name.clone();
             let mut r = Reader { origin, section };
             let config = parse_layer(&mut r)?;
             r.finish(&mut warnings, false)?;
+            configs.push((config, line, name));
+        }
+        if let Some(key) = missing_input_key(&net) {
+            return Err(CfgError {
+                origin: origin.into(),
+                line: net_line,
+                section: net_name,
+                kind: Box::new(CfgErrorKind::Model(format!("[net] needs `{key}`"))),
+            });
+        }
+        let mut shape = Shape {
+            c: net.channels,
+            h: net.height,
+            w: net.width,
+        };
+        let input_too_large = checked(shape.c * shape.h, shape.w).is_none();
+        let mut layers = Vec::new();
+        for (config, line, name) in configs {
+            let model_err = |msg: String| CfgError {
+                origin: origin.into(),
+                line,
+                section: name.clone(),
+                kind: Box::new(CfgErrorKind::Model(msg)),
+            };
             if input_too_large {
                 return Err(model_err("the [net] input is too large".into()));
             }
@@ -1209,6 +1234,42 @@ mod tests {
             assert!(msg.starts_with("m.cfg: the file is empty"), "{msg}");
             assert!(!msg.contains("[net] or [network]"), "{msg}");
         }
+    }
+
+    #[test]
+    fn unknown_sections_and_keys_come_before_missing_keys() {
+        let no_width = SMALL.replace("width=8\n", "");
+        // Alone, the missing key is reported, at the [net] line.
+        let e = err(&no_width);
+        assert!(
+            matches!(*e.kind, CfgErrorKind::Model(ref m) if m.contains("`width`")),
+            "{e}"
+        );
+        assert_eq!((e.line, e.section.as_str()), (1, "net"));
+        // An unknown key further down is reported first, with its line.
+        let e = err(&no_width.replace("output=3", "output=3\noutptu=4"));
+        assert!(
+            matches!(*e.kind, CfgErrorKind::UnknownKey(ref k) if k == "outptu"),
+            "{e}"
+        );
+        assert_eq!((e.line, e.section.as_str()), (14, "connected"));
+        // So is an unsupported section, and a syntax error.
+        let e = err(&format!("{no_width}[route]\nlayers=-1\n"));
+        assert!(
+            matches!(*e.kind, CfgErrorKind::UnsupportedSection(_)),
+            "{e}"
+        );
+        assert_eq!(e.line, 16);
+        let e = err(&format!("{no_width}[cost\n"));
+        assert!(matches!(*e.kind, CfgErrorKind::Syntax(_)), "{e}");
+        assert_eq!(e.line, 16);
+        // An unknown key in [net] itself too.
+        let e = err(&no_width.replace("batch=4", "batch=4\nwidht=8"));
+        assert!(
+            matches!(*e.kind, CfgErrorKind::UnknownKey(ref k) if k == "widht"),
+            "{e}"
+        );
+        assert_eq!(e.line, 3);
     }
 
     #[test]

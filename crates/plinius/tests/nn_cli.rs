@@ -50,7 +50,7 @@ fn cfg_check_prints_layers_and_parameter_bytes() {
 #[test]
 fn cfg_check_errors_exit_2_naming_file_line_and_section() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, &[u8], &str); 5] = [
+    let cases: [(&str, &[u8], &str); 6] = [
         (
             "route.cfg",
             b"[net]\nwidth=28\nheight=28\nchannels=1\n\n[route]\nlayers=-1\n",
@@ -72,6 +72,11 @@ fn cfg_check_errors_exit_2_naming_file_line_and_section() {
             "not a UTF-8 text file",
         ),
         ("empty.cfg", b"", "empty.cfg: the file is empty"),
+        (
+            "order.cfg",
+            b"[net]\nheight=28\nchannels=1\n[connected]\noutput=10\nactivaton=linear\n[softmax]\n",
+            ":6: in [connected]: unknown key `activaton`",
+        ),
     ];
     for (name, body, expect) in cases {
         let p = dir.path().join(name);
