@@ -94,8 +94,9 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// Seals the first `n` MNIST training images into a sealed dataset file.
-fn seal_mnist(mnist: &Path, n: usize, bundle: &KeyBundle, out: &Path) -> Result<()> {
+/// Seals the first `n` MNIST training images (at least one, at most all)
+/// into a sealed dataset file at `out`, with a fresh random dataset id.
+pub(crate) fn seal_mnist(mnist: &Path, n: usize, bundle: &KeyBundle, out: &Path) -> Result<()> {
     let split = nn::idx::load_split(mnist, "train")
         .with_context(|| format!("loading MNIST from {}", mnist.display()))?;
     let n = n.min(split.len()).max(1);

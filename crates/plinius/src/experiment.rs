@@ -243,39 +243,8 @@ impl InProcess {
     /// Seals the first `n` MNIST training samples into a file in the scratch
     /// directory and returns its path.
     pub fn seal_mnist(&self, mnist: &Path, n: usize) -> Result<PathBuf> {
-        use seal::dataset::{DatasetHeader, Split, seal_sample_into};
-        let split = nn::idx::load_split(mnist, "train")
-            .with_context(|| format!("loading MNIST from {}", mnist.display()))?;
-        let n = n.min(split.len()).max(1);
-        let mut id = [0u8; 16];
-        seal::key::random_fill(&mut id)?;
-        let h = DatasetHeader {
-            split: Split::Train,
-            dataset_id: id,
-            sample_count: n as u64,
-            rows: split.images.rows as u32,
-            cols: split.images.cols as u32,
-        };
-        let key = self.bundle.dataset.record_key();
-        let px = h.pixels();
-        let mut bytes = Vec::with_capacity(h.file_len());
-        bytes.extend_from_slice(&h.encode(&key)?);
-        let mut scratch = vec![0u8; px + 1];
-        let mut rec = vec![0u8; h.record_len()];
-        for i in 0..n {
-            seal_sample_into(
-                &key,
-                &id,
-                i as u64,
-                &split.images.pixels[i * px..(i + 1) * px],
-                split.labels[i],
-                &mut scratch,
-                &mut rec,
-            )?;
-            bytes.extend_from_slice(&rec);
-        }
         let out = self.dir.path().join(format!("train-{n}.sealed"));
-        std::fs::write(&out, &bytes).with_context(|| format!("{}: cannot write", out.display()))?;
+        crate::benchpipeline::seal_mnist(mnist, n, &self.bundle, &out)?;
         Ok(out)
     }
 }
