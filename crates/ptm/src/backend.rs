@@ -29,6 +29,16 @@ pub trait PmBackend: Send + Sync {
     fn fence(&self);
     /// The flush strategy in use.
     fn strategy(&self) -> FlushStrategy;
+    /// When a transaction writes back the lines it stores (see [`StoreFlush`]).
+    /// The default: right after the store through [`flush`](PmBackend::flush)
+    /// for a cache-line strategy, else at commit.
+    fn store_flush(&self) -> StoreFlush {
+        if self.strategy().is_cache_line() {
+            StoreFlush::Call
+        } else {
+            StoreFlush::AtCommit
+        }
+    }
     /// [`flush`](PmBackend::flush)es each range of whole lines `[a, b)` (line
     /// indices counted from `base`, a line-aligned offset).
     fn flush_lines(&self, base: usize, lines: &[(usize, usize)]) {
@@ -66,6 +76,35 @@ pub trait PmBackend: Send + Sync {
     }
     /// A name for error messages: the file path, or `<memory>` / `<simulated PM>`.
     fn name(&self) -> &Path;
+}
+
+/// When a transaction writes back the lines of main it stores.
+///
+/// Writing a line back as soon as the transaction moves on from it overlaps the
+/// write-back with the transaction's own work, instead of flushing every line
+/// at commit and waiting for all of them at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreFlush {
+    /// All at commit (msync, which syncs pages; eadr and none, which flush
+    /// nothing).
+    AtCommit,
+    /// During the transaction, by the pool itself with this strategy's
+    /// cache-line instruction on the back-end's memory: the back-end promises
+    /// that its [`flush`](PmBackend::flush) is exactly that instruction.
+    Inline(FlushStrategy),
+    /// During the transaction, through [`PmBackend::flush`] (e.g. the
+    /// simulated PM, which must see every flush).
+    Call,
+}
+
+/// [`StoreFlush`] for a back-end whose flush is the strategy's instruction on
+/// plain mapped memory.
+pub(crate) fn inline_store_flush(strategy: FlushStrategy) -> StoreFlush {
+    if strategy.is_cache_line() {
+        StoreFlush::Inline(strategy)
+    } else {
+        StoreFlush::AtCommit
+    }
 }
 
 /// A zeroed, page-aligned heap allocation (the memory of the non-file back-ends).
@@ -187,6 +226,9 @@ impl PmBackend for MemBackend {
     }
     fn strategy(&self) -> FlushStrategy {
         self.strategy
+    }
+    fn store_flush(&self) -> StoreFlush {
+        inline_store_flush(self.strategy)
     }
     fn name(&self) -> &Path {
         Path::new("<memory>")

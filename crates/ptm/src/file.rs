@@ -275,6 +275,9 @@ impl PmBackend for FileBackend {
     fn strategy(&self) -> FlushStrategy {
         self.strategy
     }
+    fn store_flush(&self) -> crate::backend::StoreFlush {
+        crate::backend::inline_store_flush(self.strategy)
+    }
     fn name(&self) -> &Path {
         &self.path
     }

@@ -250,6 +250,25 @@ pub unsafe fn flush_lines(strategy: FlushStrategy, ptr: *const u8, len: usize) {
     }
 }
 
+/// Writes back the one cache line holding `ptr` with the strategy's
+/// instruction (nothing for the others).
+///
+/// # Safety
+/// `ptr` must point into a live mapping, and the strategy must be supported by
+/// this CPU.
+#[inline(always)]
+pub unsafe fn flush_line(strategy: FlushStrategy, ptr: *const u8) {
+    // SAFETY: the caller guarantees the line is mapped and the instruction exists.
+    unsafe {
+        match strategy {
+            FlushStrategy::Clwb => clwb(ptr),
+            FlushStrategy::ClflushOpt => clflushopt(ptr),
+            FlushStrategy::Clflush => clflush(ptr),
+            FlushStrategy::Msync | FlushStrategy::Eadr | FlushStrategy::None => {}
+        }
+    }
+}
+
 /// Copies `src` to `dst` so that it is persistent after the next [`fence`]: with
 /// a cache-line strategy, eADR or `none`, whole aligned lines are written with
 /// non-temporal stores (no read for ownership, no flush needed) and partial

@@ -34,7 +34,7 @@ pub mod layout;
 mod pool;
 mod sim;
 
-pub use backend::{MemBackend, PmBackend};
+pub use backend::{MemBackend, PmBackend, StoreFlush};
 pub use error::{PtmError, Result};
 pub use file::FileBackend;
 pub use flush::{CpuFlushSupport, FlushStrategy, cpu_flush_support};

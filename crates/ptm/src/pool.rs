@@ -13,7 +13,7 @@
 //!
 //! Recovery on open: MUTATING → copy back to main; COPYING → copy main to back.
 
-use crate::backend::PmBackend;
+use crate::backend::{PmBackend, StoreFlush};
 use crate::error::{PtmError, Result};
 use crate::file::{Fault, FileBackend, LockedFile};
 use crate::flush::{FlushStrategy, LINE};
@@ -97,6 +97,9 @@ struct Log {
     /// Copy of the logged lines taken at commit while they are still cached,
     /// written to back with non-temporal stores after the COPYING fence.
     stage: Vec<u8>,
+    /// With a store-time flush: line ranges written through mutable slices
+    /// (the pool cannot see when those stores happen), flushed at commit.
+    unflushed: Vec<(usize, usize)>,
 }
 
 impl Log {
@@ -113,7 +116,31 @@ impl Log {
             max_entries: MAX_ENTRIES,
             stage_max: STAGE_MAX,
             stage: Vec::new(),
+            unflushed: Vec::new(),
         }
+    }
+
+    /// Records lines `[a, b)` written through a mutable slice (store-time
+    /// flush only): they are flushed at commit.
+    fn unflushed(&mut self, a: usize, b: usize) {
+        if let Some(last) = self.unflushed.last_mut() {
+            if last.0 <= a && b <= last.1 {
+                return;
+            }
+            if last.1 == a {
+                last.1 = b;
+                return;
+            }
+        }
+        if self.unflushed.len() >= self.max_entries {
+            // Too many to list: cover them with one range.
+            let lo = self.unflushed.iter().map(|r| r.0).min().unwrap_or(a).min(a);
+            let hi = self.unflushed.iter().map(|r| r.1).max().unwrap_or(b).max(b);
+            self.unflushed.clear();
+            self.unflushed.push((lo, hi));
+            return;
+        }
+        self.unflushed.push((a, b));
     }
 
     /// Logs one line written by a small write (deduplicated by the bitmap).
@@ -204,6 +231,7 @@ impl Log {
         }
         self.entries.clear();
         self.raw.clear();
+        self.unflushed.clear();
         self.lines = 0;
         self.began = false;
         self.overflow = false;
@@ -477,6 +505,8 @@ impl<B: PmBackend> Pool<B> {
             backend: &self.backend,
             log: &mut log,
             done: false,
+            store_flush: self.backend.store_flush(),
+            pending: NO_LINE,
             _not_send: PhantomData,
         };
         match f(&mut tx) {
@@ -595,6 +625,9 @@ impl<B: PmBackend> Drop for Pool<B> {
     }
 }
 
+/// No line pending a store-time flush.
+const NO_LINE: usize = usize::MAX;
+
 /// A write transaction over main. Offsets are from the start of main.
 pub struct Tx<'a> {
     base: *mut u8,
@@ -602,6 +635,13 @@ pub struct Tx<'a> {
     backend: &'a dyn PmBackend,
     log: &'a mut Log,
     done: bool,
+    /// When stored lines are written back.
+    store_flush: StoreFlush,
+    /// With a store-time flush: the line of main the last typed write ended
+    /// in, not yet flushed ([`NO_LINE`] if none). It is flushed when a write
+    /// moves to another line, or at commit, so a run of writes into one line
+    /// flushes it once.
+    pending: usize,
     _not_send: PhantomData<*mut u8>,
 }
 
@@ -679,6 +719,51 @@ impl<'a> Tx<'a> {
         }
     }
 
+    /// Writes back line `line` of main (store-time flush).
+    #[inline(always)]
+    fn flush_main_line(&self, line: usize) {
+        match self.store_flush {
+            // SAFETY: `line` holds bytes of main a write checked in bounds, so
+            // it lies inside the back-end's mapping; the back-end offers
+            // `Inline` only for a strategy this CPU supports.
+            StoreFlush::Inline(s) => unsafe {
+                crate::flush::flush_line(s, self.base.add(HEADER_LEN + line * LINE))
+            },
+            StoreFlush::Call => self.backend.flush(HEADER_LEN + line * LINE, LINE),
+            StoreFlush::AtCommit => {}
+        }
+    }
+
+    /// Store-time flush after a typed write of `[off, off + len)` (len > 0):
+    /// retires the pending line if this write left it, and every line of the
+    /// write but its last, which becomes the pending one.
+    #[inline(always)]
+    fn stored(&mut self, off: usize, len: usize) {
+        if self.store_flush == StoreFlush::AtCommit {
+            return;
+        }
+        let first = off / LINE;
+        let last = (off + len - 1) / LINE;
+        if first != self.pending && self.pending != NO_LINE {
+            self.retire(self.pending);
+        }
+        for line in first..last {
+            self.retire(line);
+        }
+        self.pending = last;
+    }
+
+    /// A line of main done with for now (store-time flush): logs it and
+    /// flushes it. (Logging it here rather than at every write keeps the log
+    /// short for runs of writes into one line. Copying it aside for back now
+    /// would cost more than reading it from main at commit: the copy's loads
+    /// would wait for the store just made to the same line.)
+    #[inline(always)]
+    fn retire(&mut self, line: usize) {
+        self.log.line(line);
+        self.flush_main_line(line);
+    }
+
     /// A logged, mutable slice of main: whatever is written into it is part of
     /// the transaction. Large ranges are logged as one range (flushed and copied
     /// in bulk at commit).
@@ -687,6 +772,9 @@ impl<'a> Tx<'a> {
         let o = self.check(off, len)?;
         if len > 0 {
             self.log_range(o, len);
+            if self.store_flush != StoreFlush::AtCommit {
+                self.log.unflushed(o / LINE, (o + len - 1) / LINE + 1);
+            }
         }
         // SAFETY: in bounds; the write lock excludes every other access to main
         // and `&mut self` excludes other slices from this transaction.
@@ -716,10 +804,16 @@ impl<'a> Tx<'a> {
         if size_of::<T>() == 0 {
             return Ok(());
         }
-        self.log_range(o, size_of::<T>());
+        if self.store_flush == StoreFlush::AtCommit {
+            self.log_range(o, size_of::<T>());
+        } else if !self.log.began {
+            // Logged (staged) when flushed, in `stored`.
+            self.begin();
+        }
         // SAFETY: in bounds (checked); exclusive access under the write lock;
         // T is Pod (no drop, any bytes valid).
         unsafe { std::ptr::write_unaligned(self.base.add(HEADER_LEN + o) as *mut T, *val) };
+        self.stored(o, size_of::<T>());
         Ok(())
     }
 
@@ -816,9 +910,15 @@ impl<'a> Tx<'a> {
     }
 
     fn commit(&mut self) {
+        // The last line written joins the log before it is drained.
+        if self.pending != NO_LINE {
+            self.retire(self.pending);
+            self.pending = NO_LINE;
+        }
         if !self.finish() {
             return;
         }
+        let early = self.store_flush != StoreFlush::AtCommit;
         let be = self.backend;
         let (m, bk) = (HEADER_LEN, HEADER_LEN + self.main_len);
         let over = self.ranges();
@@ -828,9 +928,12 @@ impl<'a> Tx<'a> {
         // live (the closure has returned) and the write lock excludes others.
         let main = unsafe { std::slice::from_raw_parts(self.base.add(m), self.main_len) };
         let span = |a: usize, b: usize| (a * LINE, (b * LINE).min(main.len()));
-        // Small transactions: stage the lines while they are hot in the cache
-        // (a flush may evict them).
-        let staged = !log.overflow && log.lines * LINE <= log.stage_max;
+        // Small transactions whose lines are flushed now: stage the lines while
+        // they are hot in the cache (the flush may evict them). Lines flushed
+        // at store time are copied from main.
+        let staged = !log.overflow
+            && log.lines * LINE <= log.stage_max
+            && (!early || !log.unflushed.is_empty());
         if staged {
             log.stage.clear();
             for &(a, b) in ranges {
@@ -843,7 +946,7 @@ impl<'a> Tx<'a> {
                 }
             }
         }
-        be.flush_lines(m, ranges);
+        be.flush_lines(m, if early { &log.unflushed } else { ranges });
         be.fence();
         // SAFETY: the state word is in the header; we hold the write lock.
         unsafe {
@@ -883,7 +986,10 @@ impl<'a> Tx<'a> {
         } else {
             &self.log.entries
         };
-        for &(a, b) in ranges {
+        // With a store-time flush the last line written is not logged yet.
+        let pending = (self.pending != NO_LINE).then(|| (self.pending, self.pending + 1));
+        self.pending = NO_LINE;
+        for &(a, b) in ranges.iter().chain(pending.as_ref()) {
             let (off, end) = (a * LINE, (b * LINE).min(self.main_len));
             // SAFETY: in bounds of main and back, which do not overlap.
             unsafe {

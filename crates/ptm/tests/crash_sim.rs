@@ -1,6 +1,7 @@
 //! The crash-consistency suite on the simulated PM.
 //!
-//! Random transactions (1..64 operations: writes of random sizes, allocations,
+//! Random transactions (1..64 operations: writes of random sizes through
+//! slices, typed writes (single, unaligned, and runs into one line), allocations,
 //! frees, root updates; some aborted) run on a pool over [`SimPm`]. Each
 //! transaction is first run once without a crash to learn the state before and
 //! after and the number of fences F; then it is re-run from the same image and
@@ -44,6 +45,19 @@ enum Op {
         block: u64,
         byte: u8,
     },
+    /// A typed u64 write at any (unaligned, maybe line-straddling) offset.
+    Put {
+        block: u64,
+        at: u64,
+        val: u64,
+    },
+    /// A run of `n` typed u32 writes at consecutive offsets.
+    PutRun {
+        block: u64,
+        at: u64,
+        n: u64,
+        val: u32,
+    },
     Alloc {
         len: u64,
     },
@@ -66,7 +80,7 @@ struct TxPlan {
 fn plan(rng: &mut Rng) -> TxPlan {
     let n = 1 + rng.below(64) as usize;
     let ops = (0..n)
-        .map(|_| match rng.below(10) {
+        .map(|_| match rng.below(12) {
             0..=4 => {
                 let max = if rng.below(4) == 0 { 300 } else { 16 };
                 Op::Write {
@@ -84,6 +98,17 @@ fn plan(rng: &mut Rng) -> TxPlan {
                 len: 1 + rng.below(3000),
             },
             8 => Op::Free { block: rng.next() },
+            10 => Op::Put {
+                block: rng.next(),
+                at: rng.next(),
+                val: rng.next(),
+            },
+            11 => Op::PutRun {
+                block: rng.next(),
+                at: rng.next(),
+                n: 1 + rng.below(40),
+                val: rng.next() as u32,
+            },
             _ => Op::Root {
                 slot: rng.below(64) as usize,
                 block: rng.next(),
@@ -114,6 +139,26 @@ fn execute<B: PmBackend>(pool: &Pool<B>, plan: &TxPlan, live: &mut Vec<u64>) -> 
                     let off = at % size;
                     let len = len.min(size - off) as usize;
                     tx.bytes_mut(b + off, len)?.fill(byte);
+                }
+                Op::Put { block, at, val } if !l.is_empty() => {
+                    let b = l[(block % l.len() as u64) as usize];
+                    let size = tx.alloc_len(b)?;
+                    if size >= 8 {
+                        tx.write(b + at % (size - 7), &val)?;
+                    } else {
+                        tx.write(b + at % size, &(val as u8))?;
+                    }
+                }
+                Op::PutRun { block, at, n, val } if !l.is_empty() => {
+                    let b = l[(block % l.len() as u64) as usize];
+                    let size = tx.alloc_len(b)?;
+                    if size >= 4 {
+                        let start = at % (size - 3);
+                        let n = n.min((size - start) / 4);
+                        for i in 0..n {
+                            tx.write(b + start + 4 * i, &val.wrapping_add(i as u32))?;
+                        }
+                    }
                 }
                 Op::Fill { block, byte } if !l.is_empty() => {
                     let b = l[(block % l.len() as u64) as usize];
