@@ -58,6 +58,13 @@ pub trait PmBackend: Send + Sync {
             pos += n;
         }
     }
+    /// Copies each whole line `l` of `lines` from offset `src + l * 64` of the
+    /// region to `dst + l * 64` (both line aligned), persistent after the next
+    /// [`fence`](PmBackend::fence). The source and destination lines must not
+    /// overlap; lines reaching past the region are skipped.
+    fn copy_lines(&self, src: usize, dst: usize, lines: &[usize]) {
+        copy_lines_one_by_one(self, src, dst, lines);
+    }
     /// Copies `src` to `[dst_off, dst_off + src.len())` of the region and starts
     /// making it persistent (complete after the next [`fence`](PmBackend::fence)),
     /// like a copy followed by [`flush`](PmBackend::flush). Back-ends may use
@@ -76,6 +83,30 @@ pub trait PmBackend: Send + Sync {
     }
     /// A name for error messages: the file path, or `<memory>` / `<simulated PM>`.
     fn name(&self) -> &Path;
+}
+
+/// [`PmBackend::copy_lines`] as one [`PmBackend::write_persist`] per line.
+pub(crate) fn copy_lines_one_by_one<B: PmBackend + ?Sized>(
+    be: &B,
+    src: usize,
+    dst: usize,
+    lines: &[usize],
+) {
+    for &l in lines {
+        let (Some(s), Some(d)) = (
+            l.checked_mul(LINE).and_then(|o| o.checked_add(src)),
+            l.checked_mul(LINE).and_then(|o| o.checked_add(dst)),
+        ) else {
+            continue;
+        };
+        if s.saturating_add(LINE) <= be.len() {
+            // SAFETY: the line lies inside the region, which stays valid for the
+            // back-end's life; the caller guarantees it does not overlap the
+            // destination line, the only bytes written meanwhile.
+            let line = unsafe { std::slice::from_raw_parts(be.as_ptr().add(s), LINE) };
+            be.write_persist(d, line);
+        }
+    }
 }
 
 /// When a transaction writes back the lines of main it stores.
@@ -251,6 +282,13 @@ impl PmBackend for MemBackend {
                 lines,
                 src,
             )
+        }
+    }
+    fn copy_lines(&self, src: usize, dst: usize, lines: &[usize]) {
+        // SAFETY: the allocation is live; lines are clamped to it; source and
+        // destination lines do not overlap (trait contract); strategy supported.
+        unsafe {
+            flush::copy_line_list(self.strategy, self.buf.ptr(), self.buf.len(), src, dst, lines)
         }
     }
     fn write_persist(&self, dst_off: usize, src: &[u8]) {

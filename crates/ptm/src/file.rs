@@ -307,6 +307,16 @@ impl PmBackend for FileBackend {
             }
         }
     }
+    fn copy_lines(&self, src: usize, dst: usize, lines: &[usize]) {
+        if self.strategy == FlushStrategy::Msync {
+            crate::backend::copy_lines_one_by_one(self, src, dst, lines);
+        } else {
+            // SAFETY: the mapping is live; lines are clamped to it; source and
+            // destination lines do not overlap (trait contract); strategy
+            // supported (checked when mapping).
+            unsafe { flush::copy_line_list(self.strategy, self.ptr, self.len, src, dst, lines) }
+        }
+    }
     fn write_persist(&self, dst_off: usize, src: &[u8]) {
         let Some(end) = dst_off.checked_add(src.len()).filter(|e| *e <= self.len) else {
             return;

@@ -380,6 +380,67 @@ pub unsafe fn stream_line_ranges(
     }
 }
 
+/// Copies each line `l` of `lines` from the line-aligned offset `src + l * 64`
+/// of the region `[ptr, ptr + len)` to `dst + l * 64`, persistent after the
+/// next fence (non-temporal stores for a cache-line strategy, eadr and none;
+/// a copy and a flush otherwise). Lines reaching past the region are skipped.
+/// The source of a line a few lines ahead is prefetched: the lines are
+/// scattered, and the copy of one line does not depend on another.
+///
+/// # Safety
+/// `ptr..ptr+len` must be one live mapping; the areas `src + l * 64` and
+/// `dst + l * 64` must not overlap for any listed `l`; the strategy supported
+/// by this CPU.
+pub unsafe fn copy_line_list(
+    strategy: FlushStrategy,
+    ptr: *mut u8,
+    len: usize,
+    src: usize,
+    dst: usize,
+    lines: &[usize],
+) {
+    let nt =
+        strategy.is_cache_line() || matches!(strategy, FlushStrategy::Eadr | FlushStrategy::None);
+    for (k, &l) in lines.iter().enumerate() {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(&ahead) = lines.get(k + PREFETCH_AHEAD) {
+            let a = src.saturating_add(ahead.saturating_mul(LINE));
+            if a < len {
+                // SAFETY: a prefetch of an address inside the mapping; it
+                // neither faults nor changes memory.
+                unsafe {
+                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                        ptr.add(a) as *const i8,
+                    )
+                };
+            }
+        }
+        let (Some(s), Some(d)) = (
+            l.checked_mul(LINE).and_then(|o| o.checked_add(src)),
+            l.checked_mul(LINE).and_then(|o| o.checked_add(dst)),
+        ) else {
+            continue;
+        };
+        if s.saturating_add(LINE) > len || d.saturating_add(LINE) > len {
+            continue;
+        }
+        // SAFETY: both lines lie inside the mapping and do not overlap (caller);
+        // dst + l * 64 is line aligned when the mapping is (page aligned) and
+        // dst is.
+        unsafe {
+            if nt && (ptr as usize + d) % LINE == 0 {
+                stream_lines(ptr.add(d), ptr.add(s), 1);
+            } else {
+                std::ptr::copy_nonoverlapping(ptr.add(s), ptr.add(d), LINE);
+                flush_lines(strategy, ptr.add(d), LINE);
+            }
+        }
+    }
+}
+
+/// How many lines ahead [`copy_line_list`] prefetches its source.
+const PREFETCH_AHEAD: usize = 8;
+
 /// Writes `lines` whole lines from `src` to the line-aligned `dst` with
 /// non-temporal stores.
 ///

@@ -915,10 +915,18 @@ impl<'a> Tx<'a> {
             self.retire(self.pending);
             self.pending = NO_LINE;
         }
+        let early = self.store_flush != StoreFlush::AtCommit;
+        if early && self.log.began && self.log.entries.is_empty() && !self.log.overflow {
+            // Every logged line is still in the raw list (it never filled):
+            // copy those lines to back as listed, without deduplicating them
+            // (a line listed twice is copied twice).
+            self.done = true;
+            self.commit_raw();
+            return;
+        }
         if !self.finish() {
             return;
         }
-        let early = self.store_flush != StoreFlush::AtCommit;
         let be = self.backend;
         let (m, bk) = (HEADER_LEN, HEADER_LEN + self.main_len);
         let over = self.ranges();
@@ -948,15 +956,7 @@ impl<'a> Tx<'a> {
         }
         be.flush_lines(m, if early { &log.unflushed } else { ranges });
         be.fence();
-        // SAFETY: the state word is in the header; we hold the write lock.
-        unsafe {
-            std::ptr::write_volatile(
-                self.base.add(STATE_OFF) as *mut u64,
-                PoolState::Copying.word().to_le(),
-            )
-        };
-        be.flush(STATE_OFF, 8);
-        be.fence();
+        Self::persist_copying(self.base, be);
         if staged {
             be.write_persist_lines(bk, ranges, &log.stage);
         } else {
@@ -969,6 +969,35 @@ impl<'a> Tx<'a> {
                 }
             }
         }
+        be.fence();
+        self.store_idle();
+        self.log.reset();
+    }
+
+    /// Persists the state word COPYING (main is complete and persistent)
+    /// in the pool mapped at `base`.
+    fn persist_copying(base: *mut u8, be: &dyn PmBackend) {
+        // SAFETY: the state word is in the header of the pool at `base`; the
+        // caller holds the write lock.
+        unsafe {
+            std::ptr::write_volatile(
+                base.add(STATE_OFF) as *mut u64,
+                PoolState::Copying.word().to_le(),
+            )
+        };
+        be.flush(STATE_OFF, 8);
+        be.fence();
+    }
+
+    /// Commit with a store-time flush when the log is the raw line list
+    /// (plus the ranges written through slices, flushed here).
+    fn commit_raw(&mut self) {
+        let be = self.backend;
+        let (m, bk) = (HEADER_LEN, HEADER_LEN + self.main_len);
+        be.flush_lines(m, &self.log.unflushed);
+        be.fence();
+        Self::persist_copying(self.base, be);
+        be.copy_lines(m, bk, &self.log.raw);
         be.fence();
         self.store_idle();
         self.log.reset();
