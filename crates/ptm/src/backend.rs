@@ -288,7 +288,14 @@ impl PmBackend for MemBackend {
         // SAFETY: the allocation is live; lines are clamped to it; source and
         // destination lines do not overlap (trait contract); strategy supported.
         unsafe {
-            flush::copy_line_list(self.strategy, self.buf.ptr(), self.buf.len(), src, dst, lines)
+            flush::copy_line_list(
+                self.strategy,
+                self.buf.ptr(),
+                self.buf.len(),
+                src,
+                dst,
+                lines,
+            )
         }
     }
     fn write_persist(&self, dst_off: usize, src: &[u8]) {

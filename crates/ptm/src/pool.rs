@@ -1,15 +1,28 @@
 //! The pool: Romulus transactions over a back-end.
 //!
 //! A write transaction logs (in volatile memory) the cache lines of main it
-//! writes, coalescing per line and merging adjacent lines into ranges. Commit
-//! uses four persistence fences whatever the transaction's size:
+//! writes. Commit uses four persistence fences whatever the transaction's size:
 //!
-//! 1. (at the first write) state = MUTATING, flush, **fence**; then main is written;
-//! 2. flush the logged ranges of main, **fence**;
+//! 1. state = MUTATING, flush (at the start, with a cache-line strategy, so its
+//!    write-back overlaps the transaction's first reads), **fence** (at the
+//!    first write); then main is written;
+//! 2. flush the written lines of main, **fence**;
 //! 3. state = COPYING, flush, **fence**;
-//! 4. copy the logged ranges main → back, flush them, **fence**;
+//! 4. copy the written lines main → back, flushed (non-temporal stores),
+//!    **fence**;
 //! 5. state = IDLE, not flushed (see `store_idle`): it reaches PM with the next
 //!    transaction's first fence or the pool's drop.
+//!
+//! With a cache-line strategy (clwb, clflushopt, clflush), step 2's flushes are
+//! issued during the transaction: a typed write ([`Tx::write`]) flushes the
+//! line it leaves as soon as the next typed write moves to another line, so the
+//! write-backs overlap the transaction's work and the fence of step 2 finds
+//! little outstanding. Lines written through mutable slices are flushed at
+//! commit (the pool cannot see when those stores happen). The log is then a
+//! plain list of lines (copied to back as listed) unless it grows past
+//! `RAW_LINES`, when it is deduplicated into merged ranges. With msync, eadr
+//! and none the lines are logged at each write, deduplicated at commit, and
+//! flushed then.
 //!
 //! Recovery on open: MUTATING → copy back to main; COPYING → copy main to back.
 
@@ -507,8 +520,12 @@ impl<B: PmBackend> Pool<B> {
             done: false,
             store_flush: self.backend.store_flush(),
             pending: NO_LINE,
+            announced: false,
             _not_send: PhantomData,
         };
+        if tx.store_flush != StoreFlush::AtCommit {
+            tx.announce();
+        }
         match f(&mut tx) {
             Ok(r) => {
                 tx.commit();
@@ -642,6 +659,8 @@ pub struct Tx<'a> {
     /// moves to another line, or at commit, so a run of writes into one line
     /// flushes it once.
     pending: usize,
+    /// MUTATING is stored and flushed, not yet fenced (see `announce`).
+    announced: bool,
     _not_send: PhantomData<*mut u8>,
 }
 
@@ -673,11 +692,12 @@ impl<'a> Tx<'a> {
         unsafe { std::slice::from_raw_parts(self.base.add(HEADER_LEN), self.main_len) }
     }
 
-    #[cold]
-    #[inline(never)]
-    fn begin(&mut self) {
-        self.log.began = true;
-        // Also completes the previous transaction's IDLE flush (merged fence).
+    /// Stores MUTATING and starts its write-back without waiting for it, so
+    /// that the write-back overlaps whatever the transaction reads before its
+    /// first write (which fences it, in `begin`). Harmless if nothing is
+    /// written: main equals back while the pool is idle, so recovering from
+    /// MUTATING changes nothing, and the state returns to IDLE at the end.
+    fn announce(&mut self) {
         // SAFETY: the state word is an aligned u64 in the header; we hold the lock.
         unsafe {
             std::ptr::write_volatile(
@@ -686,6 +706,18 @@ impl<'a> Tx<'a> {
             )
         };
         self.backend.flush(STATE_OFF, 8);
+        self.announced = true;
+    }
+
+    /// Makes MUTATING persistent before the first write to main.
+    #[cold]
+    #[inline(never)]
+    fn begin(&mut self) {
+        self.log.began = true;
+        if !self.announced {
+            self.announce();
+        }
+        // Also completes the previous transaction's IDLE flush (merged fence).
         self.backend.fence();
     }
 
@@ -903,6 +935,9 @@ impl<'a> Tx<'a> {
     fn finish(&mut self) -> bool {
         self.done = true;
         if !self.log.began {
+            if self.announced {
+                self.store_idle();
+            }
             return false;
         }
         self.log.drain_raw();
