@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use nn::idx::{Mnist, Split};
+use nn::idx::Split;
 use nn::{Batch, BatchSampler, Network};
 
 use crate::cfgcheck::load_cfg;
@@ -65,8 +65,11 @@ pub struct TrainReport {
     pub seconds: f64,
 }
 
-fn load_mnist(dir: &Path) -> Result<Mnist> {
-    Mnist::load(dir).with_context(|| format!("loading MNIST from {}", dir.display()))
+/// Loads only the training split (`train-*`); the test split is read only
+/// when it will be evaluated.
+fn load_mnist_train(dir: &Path) -> Result<Split> {
+    nn::idx::load_split(dir, "train")
+        .with_context(|| format!("loading the MNIST training split from {}", dir.display()))
 }
 
 /// Builds the network of `cfg` with `seed`, optional thread count and initial weights.
@@ -120,8 +123,14 @@ pub fn train(a: &TrainPlainArgs) -> Result<TrainReport> {
             net.set_seen(0);
         }
     }
-    let mnist = load_mnist(&a.mnist)?;
-    check_input(&net, &mnist.train)?;
+    let train = load_mnist_train(&a.mnist)?;
+    check_input(&net, &train)?;
+    // Read before training, so a missing test file fails at once.
+    let test = if a.no_eval {
+        None
+    } else {
+        Some(load_mnist_test(&a.mnist)?)
+    };
     let iterations = a.iterations.unwrap_or(match net.config().net.max_batches {
         0 => 500,
         m => m,
@@ -147,13 +156,13 @@ pub fn train(a: &TrainPlainArgs) -> Result<TrainReport> {
         )
         .expect("a valid template"),
     );
-    let mut sampler = BatchSampler::new(a.seed, mnist.train.len());
+    let mut sampler = BatchSampler::new(a.seed, train.len());
     let mut batch = Batch::new(&net);
     let mut losses = Vec::with_capacity(iterations as usize);
     let start = Instant::now();
     let mut avg = None::<f32>;
     for _ in 0..iterations {
-        batch.fill(&mnist.train, &mut sampler);
+        batch.fill(&train, &mut sampler);
         let lr = net.next_learning_rate();
         let loss = net.train_step_u8(&batch.pixels, &batch.labels)?;
         if !loss.is_finite() {
@@ -187,10 +196,9 @@ pub fn train(a: &TrainPlainArgs) -> Result<TrainReport> {
     if let Some(p) = &a.save_weights {
         nn::weights::save_weights(&net, p)?;
     }
-    let test_accuracy = if a.no_eval {
-        None
-    } else {
-        Some(net.evaluate_u8(&mnist.test.images.pixels, &mnist.test.labels)?)
+    let test_accuracy = match &test {
+        Some(t) => Some(net.evaluate_u8(&t.images.pixels, &t.labels)?),
+        None => None,
     };
     Ok(TrainReport {
         iterations,

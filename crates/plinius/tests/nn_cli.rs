@@ -288,3 +288,42 @@ fn eval_reads_only_the_test_split() {
     let acc = accuracy(&out);
     assert!((0.0..=100.0).contains(&acc), "{out}");
 }
+
+#[test]
+fn train_plain_reads_the_test_split_only_to_evaluate() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("tiny.cfg");
+    std::fs::write(&cfg, TINY).unwrap();
+    let train_only = dir.path().join("mnist-train");
+    std::fs::create_dir(&train_only).unwrap();
+    for f in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"] {
+        std::fs::copy(root().join("data/mnist").join(f), train_only.join(f)).unwrap();
+    }
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "train-plain",
+            "--cfg",
+            cfg.to_str().unwrap(),
+            "--mnist",
+            train_only.to_str().unwrap(),
+            "--iterations",
+            "2",
+            "--threads",
+            "1",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        plinius(&args)
+    };
+    // --no-eval: the training files are all it needs.
+    let o = train(&["--no-eval"]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    // Evaluating: the missing test file is named before any training (the
+    // loss CSV, written from the first iteration on, is never created).
+    let csv = dir.path().join("loss.csv");
+    let o = train(&["--loss-csv", csv.to_str().unwrap()]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("t10k-images-idx3-ubyte"), "{err}");
+    assert!(!csv.exists(), "trained before failing");
+}
