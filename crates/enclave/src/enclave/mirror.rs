@@ -100,6 +100,25 @@ impl ImageSource<'_> {
     }
 }
 
+/// What a mirror-out needs of the enclave, borrowed together (see
+/// [`Enclave::sealing`]).
+struct Sealing<'a> {
+    src: ImageSource<'a>,
+    /// The streaming sealers, when mirror-outs seal with non-temporal stores.
+    nt: Option<&'a mut [NtSealer; 2]>,
+    /// The host's checkpoint store (`ssd` mode).
+    store: Option<&'a mut Box<dyn CheckpointStore>>,
+    /// The buffer `ssd` mode seals into.
+    ssd_buf: &'a mut Vec<u8>,
+}
+
+impl Sealing<'_> {
+    /// `ssd` mode: see [`ImageSource::store_ssd`].
+    fn store_ssd(self) -> Result<u64> {
+        self.src.store_ssd(self.store, self.ssd_buf)
+    }
+}
+
 /// Allocates and writes the superblock, the sealed cfg and the sealed keys
 /// in `tx`, then points root slot 0 at the superblock (the commit point of a
 /// pool's creation).
@@ -272,25 +291,13 @@ impl Enclave {
         let meta = self.meta();
         let t0 = Instant::now();
         let mut seal_ns = 0;
-        let lay = &self.layout;
-        let src = ImageSource {
-            key: &self.keys.mirror,
-            fingerprint: &self.fingerprint,
-            layout: lay,
-            meta: &meta,
-            net: &self.net,
-        };
-        let nt = if self.streaming {
-            Some(&mut self.nt)
-        } else {
-            None
-        };
+        let s = self.sealing(&meta);
         match mode {
             MirrorMode::Romulus => {
                 pool.write(|tx| -> Result<()> {
                     let dir_off = tx.alloc(DIRECTORY_LEN as u64)?;
                     let img_off = tx.alloc(image_len)?;
-                    seal_ns = src.seal(tx.bytes_mut(img_off, lay.len)?, nt)?;
+                    seal_ns = s.src.seal(tx.bytes_mut(img_off, s.src.layout.len)?, s.nt)?;
                     let dir = MirrorDirectory {
                         iteration: meta.iteration,
                         image: Region {
@@ -305,11 +312,11 @@ impl Enclave {
                 })?;
             }
             MirrorMode::Ab => {
-                seal_ns = src.write_ab_slot(pool, &sb, 0, nt)?;
+                seal_ns = s.src.write_ab_slot(pool, &sb, 0, s.nt)?;
                 pool.write(|tx| write_superblock(tx, &mut sb, &cfg, &keys_blob))?;
             }
             MirrorMode::Ssd => {
-                seal_ns = src.store_ssd(self.store.as_mut(), &mut self.ssd_buf)?;
+                seal_ns = s.store_ssd()?;
                 pool.write(|tx| write_superblock(tx, &mut sb, &cfg, &keys_blob))?;
             }
         }
@@ -386,6 +393,27 @@ impl Enclave {
         Ok(true)
     }
 
+    /// The image source of a mirror-out at `meta`, with the sealers and
+    /// buffers it may use, borrowed from `self` at once.
+    fn sealing<'a>(&'a mut self, meta: &'a Meta) -> Sealing<'a> {
+        Sealing {
+            src: ImageSource {
+                key: &self.keys.mirror,
+                fingerprint: &self.fingerprint,
+                layout: &self.layout,
+                meta,
+                net: &self.net,
+            },
+            nt: if self.streaming {
+                Some(&mut self.nt)
+            } else {
+                None
+            },
+            store: self.store.as_mut(),
+            ssd_buf: &mut self.ssd_buf,
+        }
+    }
+
     /// Seals the whole state into the pool's mirror (or the host's checkpoint
     /// in `ssd` mode) so that it commits atomically: `romulus` one write
     /// transaction; `ab` the idle slot, persisted and fenced, then the
@@ -397,26 +425,15 @@ impl Enclave {
         };
         let meta = self.meta();
         let it = meta.iteration;
+        let len = self.layout.len;
         let t0 = Instant::now();
         let mut seal_ns = 0;
-        let lay = &self.layout;
-        let src = ImageSource {
-            key: &self.keys.mirror,
-            fingerprint: &self.fingerprint,
-            layout: lay,
-            meta: &meta,
-            net: &self.net,
-        };
-        let nt = if self.streaming {
-            Some(&mut self.nt)
-        } else {
-            None
-        };
+        let s = self.sealing(&meta);
         match sb.mode {
             MirrorMode::Romulus => {
                 let dir = layout::read_directory(pool, &sb)?;
                 pool.write(|tx| -> Result<()> {
-                    seal_ns = src.seal(tx.bytes_mut(dir.image.off, lay.len)?, nt)?;
+                    seal_ns = s.src.seal(tx.bytes_mut(dir.image.off, len)?, s.nt)?;
                     let d = MirrorDirectory {
                         iteration: it,
                         image: dir.image,
@@ -428,19 +445,19 @@ impl Enclave {
             }
             MirrorMode::Ab => {
                 let idle = 1 - active;
-                seal_ns = src.write_ab_slot(pool, &sb, idle, nt)?;
+                seal_ns = s.src.write_ab_slot(pool, &sb, idle, s.nt)?;
                 if let Some(s) = self.session.as_mut() {
                     s.ab_active = idle;
                 }
             }
             MirrorMode::Ssd => {
-                seal_ns = src.store_ssd(self.store.as_mut(), &mut self.ssd_buf)?;
+                seal_ns = s.store_ssd()?;
             }
         }
         let total_ns = ns(t0);
         Ok(MirrorOutStats {
             iteration: it,
-            bytes: lay.len as u64,
+            bytes: len as u64,
             seal_ns,
             persist_ns: total_ns.saturating_sub(seal_ns),
             total_ns,
