@@ -203,6 +203,9 @@ pub fn run(a: DemoArgs) -> Result<()> {
         allow_sim: true,
         sim_platform_key: None,
         platform: Some(platform.clone()),
+        snp_vcek: None,
+        tdx_collateral: None,
+        verify_at: None,
         force: false,
     })?;
 

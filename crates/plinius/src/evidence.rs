@@ -128,9 +128,73 @@ pub struct ProvisionArgs {
     /// Simulated platform directory to read platform.pub from.
     #[arg(long)]
     pub platform: Option<PathBuf>,
+    /// The SEV-SNP chip's VCEK (or VLEK) certificate, DER or PEM, for evidence
+    /// whose report does not carry it (AMD's key distribution service serves
+    /// it for the chip ID and TCB in the report).
+    #[arg(long, value_name = "FILE")]
+    pub snp_vcek: Option<PathBuf>,
+    /// Intel's collateral for a TDX quote (JSON: PCK CRL, TCB info, QE
+    /// identity and their issuer chains, as `dcap-qvl` reads it). Needs a build
+    /// with `--features tdx`.
+    #[arg(long, value_name = "FILE")]
+    pub tdx_collateral: Option<PathBuf>,
+    /// Check certificate and collateral validity at this time (seconds since
+    /// the Unix epoch) instead of now.
+    #[arg(long, value_name = "UNIX_SECONDS")]
+    pub verify_at: Option<u64>,
     /// Replace an existing output file.
     #[arg(long)]
     pub force: bool,
+}
+
+/// Reads an X.509 certificate file: DER, or PEM (the first `CERTIFICATE`
+/// block).
+fn read_certificate(path: &Path) -> Result<Vec<u8>> {
+    use base64::Engine;
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    if let Ok(text) = std::str::from_utf8(&bytes) {
+        if text.contains("-----BEGIN") {
+            let Some(start) = text.find(BEGIN).map(|i| i + BEGIN.len()) else {
+                bail!("{}: a PEM file without a CERTIFICATE block", path.display());
+            };
+            let Some(len) = text[start..].find(END) else {
+                bail!("{}: the PEM certificate has no END line", path.display());
+            };
+            let b64: String = text[start..start + len]
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            return base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .with_context(|| {
+                    format!(
+                        "{}: the PEM certificate is not valid base64",
+                        path.display()
+                    )
+                });
+        }
+    }
+    // DER: an ASN.1 SEQUENCE.
+    if bytes.first() != Some(&0x30) || bytes.len() < 64 {
+        bail!(
+            "{}: not a certificate (expected DER, which starts with an ASN.1 SEQUENCE, or PEM)",
+            path.display()
+        );
+    }
+    Ok(bytes)
+}
+
+/// The TDX collateral file's bytes, refused by a build that cannot use them.
+fn read_tdx_collateral(path: &Path) -> Result<Vec<u8>> {
+    if !cfg!(feature = "tdx") {
+        bail!(
+            "--tdx-collateral {}: this build has no TDX verifier (build with `--features tdx`)",
+            path.display()
+        );
+    }
+    std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))
 }
 
 /// Arguments of `owner nonce`.
@@ -288,7 +352,13 @@ pub fn provision(args: &ProvisionArgs) -> Result<()> {
     let policy = Policy {
         allow_sim: args.allow_sim,
         sim_platform_key,
-        ..Policy::default()
+        snp_vek_der: args.snp_vcek.as_deref().map(read_certificate).transpose()?,
+        tdx_collateral_json: args
+            .tdx_collateral
+            .as_deref()
+            .map(read_tdx_collateral)
+            .transpose()?,
+        now_unix: args.verify_at,
     };
     let (verified, sealed) = seal_provision(&attested, &nonce, &expected, &policy, &bundle)
         .with_context(|| format!("{}: not provisioning", args.evidence.display()))?;

@@ -83,19 +83,16 @@ fn report_round_trip_through_fake_configfs() {
     // Serialisation round trip.
     assert_eq!(Evidence::from_bytes(&ev.to_bytes()).unwrap(), ev);
     assert_eq!(TsmEvidence::from_bytes(&t.to_bytes()).unwrap(), *t);
-    // Field mismatches are reported as such.
-    let e = verify(&ev, &Measurement::of(b"other"), &rd, &Policy::default()).unwrap_err();
-    assert!(e.to_string().contains("measurement"), "{e}");
-    let e = verify(
-        &ev,
-        &m,
-        &report_data(&[4u8; 32], b"nonce"),
-        &Policy::default(),
-    )
-    .unwrap_err();
-    assert!(e.to_string().contains("report data"), "{e}");
-    // Matching fields are still not enough: the (fake) report has no valid
-    // signature, so it is refused.
+    // The (fake) report has no valid signature: it is refused as such, with
+    // the expected fields or not (field mismatches of genuine reports are
+    // tested with a real one in snp_verify.rs).
+    for (want_m, want_rd) in [
+        (Measurement::of(b"other"), rd),
+        (m, report_data(&[4u8; 32], b"nonce")),
+    ] {
+        let e = verify(&ev, &want_m, &want_rd, &Policy::default()).unwrap_err();
+        assert!(e.to_string().contains("SEV-SNP report"), "{e}");
+    }
     let e = verify(&ev, &m, &rd, &Policy::default()).unwrap_err();
     let msg = e.to_string();
     assert!(msg.starts_with("evidence rejected"), "{msg}");

@@ -1,0 +1,171 @@
+//! `owner provision` with hardware evidence: a real SEV-SNP report (public
+//! test data of the `seal` crate, see crates/seal/tests/data/snp/README.md)
+//! wrapped in an evidence file. Its report data was not made for our key and
+//! nonce, so provisioning must still refuse it; what these tests check is
+//! how far verification gets with the VCEK the owner passes: with the chip's
+//! certificate (DER or PEM) the signature chain verifies and the report data
+//! is what fails; without it, or with another chip's, the signature step
+//! fails. With `--features tdx`, the same for a sample TDX quote and its
+//! Intel collateral.
+
+mod common;
+
+use base64::Engine;
+use common::Env;
+use seal::evidence::Evidence;
+use seal::evidence::tsm::TsmEvidence;
+use seal::provision::AttestedKey;
+use std::path::PathBuf;
+
+fn test_data(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../seal/tests/data")
+        .join(name)
+}
+
+fn snp_data(name: &str) -> PathBuf {
+    test_data("snp").join(name)
+}
+
+/// The Milan report, as configfs-tsm evidence, and its measurement.
+fn snp_evidence() -> (TsmEvidence, String) {
+    let hex_report = std::fs::read_to_string(snp_data("report_milan.hex")).unwrap();
+    let report = hex::decode(hex_report.trim()).unwrap();
+    let measurement = hex::encode(&report[0x90..0xC0]);
+    let ev = TsmEvidence {
+        provider: "sev_guest".into(),
+        generation: 1,
+        outblob: report,
+        auxblob: Vec::new(),
+    };
+    (ev, measurement)
+}
+
+/// Writes `evidence.bin` (the Milan report) and `owner.key`; returns the
+/// provision arguments up to the verification options.
+fn setup(e: &Env) -> Vec<String> {
+    let (ev, measurement) = snp_evidence();
+    setup_with(e, ev, &measurement)
+}
+
+/// Writes `evidence.bin` holding `ev` and `owner.key`; returns the
+/// provision arguments expecting `measurement`.
+fn setup_with(e: &Env, ev: TsmEvidence, measurement: &str) -> Vec<String> {
+    let attested = AttestedKey {
+        public_key: [7; 32],
+        evidence: Evidence::Tsm(ev),
+    };
+    std::fs::write(e.path("evidence.bin"), attested.to_bytes()).unwrap();
+    e.ok(&["owner", "keygen", "--out", &e.p("owner.key")]);
+    [
+        "owner",
+        "provision",
+        "--evidence",
+        &e.p("evidence.bin"),
+        "--nonce",
+        &"ab".repeat(32),
+        "--expect-measurement",
+        measurement,
+        "--key",
+        &e.p("owner.key"),
+        "--out",
+        &e.p("keys.bundle"),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+#[test]
+fn provision_verifies_snp_evidence_with_the_owners_vcek() {
+    let e = Env::new();
+    let base = setup(&e);
+    let with = |extra: &[&str]| {
+        let mut a = base.clone();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        e.fail(&a)
+    };
+    // No certificate in the report's auxblob and none given.
+    let err = with(&[]);
+    assert!(err.contains("no VCEK certificate"), "{err}");
+    // The chip's VCEK, DER: the signature verifies; the report data (made for
+    // another key and nonce) is what is refused.
+    let vcek = snp_data("vcek_milan.der");
+    let err = with(&["--snp-vcek", vcek.to_str().unwrap()]);
+    assert!(err.contains("report data"), "{err}");
+    assert!(!err.contains("VCEK"), "{err}");
+    // The same certificate as PEM.
+    let der = std::fs::read(&vcek).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).unwrap());
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    std::fs::write(e.path("vcek.pem"), pem).unwrap();
+    let err = with(&["--snp-vcek", &e.p("vcek.pem")]);
+    assert!(err.contains("report data"), "{err}");
+    // Another chip's VCEK: the signature does not verify.
+    let turin = snp_data("vcek_turin.der");
+    let err = with(&["--snp-vcek", turin.to_str().unwrap()]);
+    assert!(err.contains("SEV-SNP report"), "{err}");
+    assert!(!err.contains("report data"), "{err}");
+    // Not a certificate at all, or a missing file: named.
+    std::fs::write(e.path("junk.der"), b"not a certificate").unwrap();
+    let err = with(&["--snp-vcek", &e.p("junk.der")]);
+    assert!(
+        err.contains("junk.der") && err.contains("not a certificate"),
+        "{err}"
+    );
+    let err = with(&["--snp-vcek", &e.p("missing.der")]);
+    assert!(
+        err.contains("missing.der") && err.contains("cannot read"),
+        "{err}"
+    );
+    // Nothing was written.
+    assert!(!e.path("keys.bundle").exists());
+}
+
+#[cfg(not(feature = "tdx"))]
+#[test]
+fn tdx_collateral_needs_a_tdx_build() {
+    let e = Env::new();
+    let mut a = setup(&e);
+    std::fs::write(e.path("collateral.json"), b"{}").unwrap();
+    a.extend(["--tdx-collateral".to_string(), e.p("collateral.json")]);
+    let err = e.fail(&a);
+    assert!(err.contains("--features tdx"), "{err}");
+}
+
+#[cfg(feature = "tdx")]
+#[test]
+fn provision_verifies_tdx_evidence_with_the_owners_collateral() {
+    let e = Env::new();
+    let quote = std::fs::read(test_data("tdx/tdx_quote")).unwrap();
+    let measurement = hex::encode(&quote[48 + 136..48 + 184]);
+    let ev = TsmEvidence {
+        provider: "tdx_guest".into(),
+        generation: 1,
+        outblob: quote,
+        auxblob: Vec::new(),
+    };
+    let base = setup_with(&e, ev, &measurement);
+    let with = |extra: &[&str]| {
+        let mut a = base.clone();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        e.fail(&a)
+    };
+    let err = with(&[]);
+    assert!(err.contains("collateral"), "{err}");
+    // Within the collateral's validity (an hour after its TCB info was
+    // issued, 2025-06-19T10:16:03Z) the quote verifies; the report data,
+    // made for another key and nonce, is what is refused.
+    let collateral = test_data("tdx/tdx_quote_collateral.json");
+    let c = collateral.to_str().unwrap();
+    let err = with(&["--tdx-collateral", c, "--verify-at", "1750331763"]);
+    assert!(err.contains("report data"), "{err}");
+    // Long after it expired, the collateral is refused.
+    let err = with(&["--tdx-collateral", c, "--verify-at", "1900000000"]);
+    assert!(!err.contains("report data"), "{err}");
+}
