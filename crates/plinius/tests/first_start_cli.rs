@@ -1,8 +1,8 @@
 //! `plinius train`'s first start with keys that do not open the dataset:
 //! nothing may be created, so the same command with the right keys works.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+use common::{Env, mnist_arg, seal_dataset_args};
 
 /// A tiny model that trains in milliseconds.
 const CFG: &str = "[net]
@@ -29,84 +29,36 @@ activation=linear
 [softmax]
 ";
 
-fn plinius(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_plinius"))
-        .args(args)
-        .current_dir(dir)
-        .env("PLINIUS_SIM_PLATFORM", dir.join("platform"))
-        .output()
-        .expect("plinius runs")
-}
-
-fn ok(dir: &Path, args: &[&str]) -> Output {
-    let o = plinius(dir, args);
-    assert!(
-        o.status.success(),
-        "plinius {args:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
-
 #[test]
 fn a_wrong_key_on_the_first_start_creates_no_pool() {
-    let t = tempfile::tempdir().unwrap();
-    let dir = t.path();
-    let mnist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
-    let mnist = mnist.to_str().unwrap();
+    let e = Env::new();
+    let dir = e.dir.path();
+    let mnist = mnist_arg();
     std::fs::write(dir.join("tiny.cfg"), CFG).unwrap();
-    ok(dir, &["owner", "keygen", "--out", "owner.key"]);
-    ok(dir, &["owner", "keygen", "--out", "other.key"]);
-    ok(
-        dir,
-        &[
-            "owner",
-            "seal-dataset",
-            "--mnist",
-            mnist,
-            "--key",
-            "owner.key",
-            "--out",
-            "train.sealed",
-            "--limit",
-            "64",
-        ],
-    );
-    ok(
-        dir,
-        &[
-            "owner",
-            "seal-dataset",
-            "--mnist",
-            mnist,
-            "--key",
-            "owner.key",
-            "--out",
-            "test.sealed",
-            "--limit",
-            "64",
-            "--split",
-            "test",
-        ],
-    );
+    e.ok_here(&["owner", "keygen", "--out", "owner.key"]);
+    e.ok_here(&["owner", "keygen", "--out", "other.key"]);
+    // The first 64 samples sealed with the owner's key to `out`, then `extra`.
+    let seal = |out: &str, extra: &[&str]| {
+        let extra = [&["--limit", "64"], extra].concat();
+        e.ok_here(&seal_dataset_args(&mnist, "owner.key", out, &extra))
+    };
+    seal("train.sealed", &[]);
+    seal("test.sealed", &["--split", "test"]);
     let train = |key: &str, data: &str| {
-        plinius(
-            dir,
-            &[
-                "train",
-                "--cfg",
-                "tiny.cfg",
-                "--data",
-                data,
-                "--pool",
-                "job.pool",
-                "--key",
-                key,
-                "--iterations",
-                "2",
-                "--quiet",
-            ],
-        )
+        e.run_here(&[
+            "train",
+            "--cfg",
+            "tiny.cfg",
+            "--data",
+            data,
+            "--pool",
+            "job.pool",
+            "--key",
+            key,
+            "--iterations",
+            "2",
+            "--quiet",
+        ])
     };
 
     let o = train("other.key", "train.sealed");

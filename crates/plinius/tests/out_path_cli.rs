@@ -3,19 +3,25 @@
 //! path and says what is wrong, once.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 
 mod common;
 use common::Env;
 
+/// Runs `plinius args` to the end in `dir`, with the process's own
+/// environment.
+fn run_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_plinius"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn an_output_in_a_missing_directory_names_it() {
     let t = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_plinius"))
-        .args(["owner", "keygen", "--out", "nodir/owner.key"])
-        .current_dir(t.path())
-        .output()
-        .unwrap();
+    let o = run_in(t.path(), &["owner", "keygen", "--out", "nodir/owner.key"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
@@ -28,11 +34,7 @@ fn an_output_in_a_missing_directory_names_it() {
 #[test]
 fn a_missing_pool_is_reported_once() {
     let t = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_plinius"))
-        .args(["inspect", "--pool", "nothere.pool"])
-        .current_dir(t.path())
-        .output()
-        .unwrap();
+    let o = run_in(t.path(), &["inspect", "--pool", "nothere.pool"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     let line = err.lines().find(|l| l.starts_with("error:")).unwrap_or("");
@@ -47,9 +49,9 @@ fn a_missing_pool_is_reported_once() {
 
 /// `train` of the repository's small model on a sealed MNIST subset, with
 /// the pool `pool` and `extra` arguments, run in the scratch directory.
-fn train_in(e: &Env, pool: &str, extra: &[&str]) -> std::process::Output {
+fn train_in(e: &Env, pool: &str, extra: &[&str]) -> Output {
     let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../cfg/mnist5.cfg");
-    let mut c = e.cmd(&[
+    let args = [
         "train",
         "--cfg",
         cfg.to_str().unwrap(),
@@ -64,12 +66,13 @@ fn train_in(e: &Env, pool: &str, extra: &[&str]) -> std::process::Output {
         "--threads",
         "1",
         "--quiet",
-    ]);
-    c.args(extra).current_dir(e.dir.path());
-    c.output().unwrap()
+    ];
+    e.run_here(&[&args, extra].concat())
 }
 
-fn error_line(o: &std::process::Output) -> String {
+/// The `error:` line of the stderr of `o`, a clean failure (exit code 2, no
+/// panic).
+fn error_line(o: &Output) -> String {
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(!err.contains("panicked"), "{err}");

@@ -8,7 +8,7 @@ use seal::dataset::SealedDataset;
 use seal::keyfile::read_key_file;
 
 mod common;
-use common::{Env, contains, mnist_dir};
+use common::{Env, contains, mnist_dir, seal_dataset_args};
 
 #[test]
 fn keygen_and_seal_dataset_round_trip() {
@@ -17,7 +17,7 @@ fn keygen_and_seal_dataset_round_trip() {
     let key = dir.path().join("owner.key");
     let out = dir.path().join("train.sealed");
     let s = |p: &Path| p.to_str().unwrap().to_string();
-    let stdout = e.ok(&["owner", "keygen", "--out", &s(&key)]);
+    let stdout = e.keygen("owner.key");
     assert!(stdout.contains("mode 0600"), "{stdout}");
     let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
@@ -27,21 +27,8 @@ fn keygen_and_seal_dataset_round_trip() {
 
     let mnist = s(&mnist_dir());
     // `owner seal-dataset` with `key` to `out`; returns stdout.
-    let seal_ok = |out: &Path, extra: &[&str]| {
-        let (key, out) = (s(&key), s(out));
-        let mut a = vec![
-            "owner",
-            "seal-dataset",
-            "--mnist",
-            &mnist,
-            "--key",
-            &key,
-            "--out",
-            &out,
-        ];
-        a.extend_from_slice(extra);
-        e.ok(&a)
-    };
+    let seal_ok =
+        |out: &Path, extra: &[&str]| e.ok(&seal_dataset_args(&mnist, &s(&key), &s(out), extra));
     let stdout = seal_ok(&out, &["--limit", "64", "--quiet"]);
     assert!(stdout.contains("64 samples of 28x28"), "{stdout}");
 
@@ -110,24 +97,12 @@ fn seal_dataset_errors_are_clear() {
     let dir = &e.dir;
     let key = dir.path().join("owner.key");
     let s = |p: &Path| p.to_str().unwrap().to_string();
-    e.ok(&["owner", "keygen", "--out", &s(&key)]);
+    e.keygen("owner.key");
     let mnist = s(&mnist_dir());
     let out = s(&dir.path().join("o.sealed"));
     // `owner seal-dataset` to `out`, which must fail; returns stderr.
-    let seal_err = |mnist: &str, key: &str, extra: &[&str]| {
-        let mut a = vec![
-            "owner",
-            "seal-dataset",
-            "--mnist",
-            mnist,
-            "--key",
-            key,
-            "--out",
-            &out,
-        ];
-        a.extend_from_slice(extra);
-        e.err(&a)
-    };
+    let seal_err =
+        |mnist: &str, key: &str, extra: &[&str]| e.err(&seal_dataset_args(mnist, key, &out, extra));
     // Missing MNIST directory.
     let err = seal_err("/nonexistent-dir", &s(&key), &[]);
     assert!(

@@ -11,24 +11,33 @@ use seal::keyfile::read_key_file;
 mod common;
 use common::{Env, contains, field, mnist_dir};
 
+impl Env {
+    /// `enclave accept` arguments: the session state `state` takes the key
+    /// bundle `bundle` and seals its keys to `out` (names in the scratch
+    /// directory).
+    fn accept_args(&self, state: &str, bundle: &str, out: &str) -> Vec<String> {
+        common::strings(&[
+            "enclave",
+            "accept",
+            "--state",
+            &self.p(state),
+            "--bundle",
+            &self.p(bundle),
+            "--out",
+            &self.p(out),
+        ])
+    }
+}
+
 #[test]
 fn two_terminal_flow_end_to_end() {
     let e = Env::new();
     // Owner.
     e.keygen_and_seal(32);
-    let nonce = e.ok(&["owner", "nonce"]).trim().to_string();
+    let nonce = e.nonce();
     assert_eq!(nonce.len(), 64);
     // Enclave: the platform is created on first use, with a message.
-    let out = e.run(&[
-        "enclave",
-        "evidence",
-        "--nonce",
-        &nonce,
-        "--out",
-        &e.p("evidence.bin"),
-        "--state",
-        &e.p("session.state"),
-    ]);
+    let out = e.run(&e.evidence_args(&nonce, "evidence.bin", "session.state"));
     assert!(
         out.status.success(),
         "{}",
@@ -42,16 +51,7 @@ fn two_terminal_flow_end_to_end() {
     let stdout = e.provision("evidence.bin", &nonce, &measurement, "bundle.sealed");
     assert!(stdout.contains("verified sim evidence"), "{stdout}");
     // Enclave accepts, seals the keys to the platform.
-    let stdout = e.ok(&[
-        "enclave",
-        "accept",
-        "--state",
-        &e.p("session.state"),
-        "--bundle",
-        &e.p("bundle.sealed"),
-        "--out",
-        &e.p("keys.sealed"),
-    ]);
+    let stdout = e.ok(&e.accept_args("session.state", "bundle.sealed", "keys.sealed"));
     let owner = read_key_file(Path::new(&e.p("owner.key"))).unwrap();
     assert!(
         stdout.contains(&owner.dataset.key().fingerprint()),
@@ -122,8 +122,8 @@ fn two_terminal_flow_end_to_end() {
 #[test]
 fn provision_refuses_bad_evidence() {
     let e = Env::new();
-    e.ok(&["owner", "keygen", "--out", &e.p("owner.key")]);
-    let nonce = e.ok(&["owner", "nonce"]).trim().to_string();
+    e.keygen("owner.key");
+    let nonce = e.nonce();
     let stdout = e.ok(&[
         "enclave",
         "evidence",
@@ -137,32 +137,11 @@ fn provision_refuses_bad_evidence() {
         Path::new(&e.p("ev.bin.state")).exists(),
         "default state path"
     );
-    let key = e.p("owner.key");
     let ev = e.p("ev.bin");
     let out = e.p("b.sealed");
-    let base = |nonce: &str, m: &str| -> Vec<String> {
-        [
-            "owner",
-            "provision",
-            "--evidence",
-            &ev,
-            "--nonce",
-            nonce,
-            "--expect-measurement",
-            m,
-            "--key",
-            &key,
-            "--out",
-            &out,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-    };
     let run_err = |extra: &[&str], nonce: &str, m: &str| {
-        let mut a = base(nonce, m);
-        a.extend(extra.iter().map(|s| s.to_string()));
-        let a: Vec<&str> = a.iter().map(|s| s.as_str()).collect();
+        let mut a = e.provision_args("ev.bin", nonce, m, "b.sealed");
+        a.extend(common::strings(extra));
         e.err(&a)
     };
     // Simulation not allowed.
@@ -173,7 +152,7 @@ fn provision_refuses_bad_evidence() {
     let err = run_err(&["--allow-sim"], &nonce, &other_m);
     assert!(err.contains("measurement"), "{err}");
     // Stale nonce (the owner's current nonce is another one).
-    let fresh = e.ok(&["owner", "nonce"]).trim().to_string();
+    let fresh = e.nonce();
     let err = run_err(&["--allow-sim"], &fresh, &m);
     assert!(err.contains("stale or replayed"), "{err}");
     // Another pinned platform key.
@@ -201,36 +180,18 @@ fn provision_refuses_bad_evidence() {
 #[test]
 fn bundle_for_another_enclave_session_is_refused() {
     let e = Env::new();
-    e.ok(&["owner", "keygen", "--out", &e.p("owner.key")]);
-    let n1 = e.ok(&["owner", "nonce"]).trim().to_string();
-    let n2 = e.ok(&["owner", "nonce"]).trim().to_string();
+    e.keygen("owner.key");
+    let n1 = e.nonce();
+    let n2 = e.nonce();
     let s1 = e.evidence(&n1, "e1", "s1");
     e.evidence(&n2, "e2", "s2");
     let m = field(&s1, "measurement:").to_string();
     e.provision("e1", &n1, &m, "b1");
     // Session 2 cannot use the bundle made for session 1.
-    let err = e.err(&[
-        "enclave",
-        "accept",
-        "--state",
-        &e.p("s2"),
-        "--bundle",
-        &e.p("b1"),
-        "--out",
-        &e.p("k"),
-    ]);
+    let err = e.err(&e.accept_args("s2", "b1", "k"));
     assert!(err.contains("another enclave key"), "{err}");
     // Session 1 can.
-    e.ok(&[
-        "enclave",
-        "accept",
-        "--state",
-        &e.p("s1"),
-        "--bundle",
-        &e.p("b1"),
-        "--out",
-        &e.p("k"),
-    ]);
+    e.ok(&e.accept_args("s1", "b1", "k"));
     // A bad nonce argument is a clear error.
     let err = e.err(&["enclave", "evidence", "--nonce", "xyz", "--out", &e.p("e3")]);
     assert!(err.contains("not hex"), "{err}");

@@ -43,15 +43,20 @@ impl Env {
     pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
         self.cmd(args).output().unwrap()
     }
+    /// Runs `plinius args` to the end with the scratch directory as the
+    /// working directory, so that relative names stand for names in it.
+    pub fn run_here<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
+        let mut c = self.cmd(args);
+        c.current_dir(self.dir.path());
+        c.output().unwrap()
+    }
     /// Runs a command that must succeed; returns stdout.
     pub fn ok<S: AsRef<OsStr> + Debug>(&self, args: &[S]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "plinius {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        succeeded(args, self.run(args))
+    }
+    /// [`Env::ok`] with the scratch directory as the working directory.
+    pub fn ok_here<S: AsRef<OsStr> + Debug>(&self, args: &[S]) -> String {
+        succeeded(args, self.run_here(args))
     }
     /// Runs a command that must fail; returns stderr.
     pub fn err<S: AsRef<OsStr> + Debug>(&self, args: &[S]) -> String {
@@ -71,29 +76,29 @@ impl Env {
         assert!(last.starts_with("error: "), "{err}");
         err
     }
+    /// `owner keygen` to `name` in the scratch directory; returns stdout.
+    pub fn keygen(&self, name: &str) -> String {
+        self.ok(&["owner", "keygen", "--out", &self.p(name)])
+    }
+    /// A fresh nonce from `owner nonce`, without the line end.
+    pub fn nonce(&self) -> String {
+        self.ok(&["owner", "nonce"]).trim().to_string()
+    }
     /// `owner keygen` to `owner.key`, then `owner seal-dataset` of the first
     /// `limit` MNIST training samples to `train.sealed`.
     pub fn keygen_and_seal(&self, limit: u64) {
-        self.ok(&["owner", "keygen", "--out", &self.p("owner.key")]);
-        self.ok(&[
-            "owner",
-            "seal-dataset",
-            "--mnist",
+        self.keygen("owner.key");
+        self.ok(&seal_dataset_args(
             &mnist_arg(),
-            "--key",
             &self.p("owner.key"),
-            "--out",
             &self.p("train.sealed"),
-            "--limit",
-            &limit.to_string(),
-            "--quiet",
-        ]);
+            &["--limit", &limit.to_string(), "--quiet"],
+        ));
     }
-    /// `enclave evidence` for `nonce`, written to `out` with the enclave's
-    /// session state in `state` (names in the scratch directory); returns
-    /// stdout.
-    pub fn evidence(&self, nonce: &str, out: &str, state: &str) -> String {
-        self.ok(&[
+    /// `enclave evidence` arguments for `nonce`, written to `out` with the
+    /// enclave's session state in `state` (names in the scratch directory).
+    pub fn evidence_args(&self, nonce: &str, out: &str, state: &str) -> Vec<String> {
+        strings(&[
             "enclave",
             "evidence",
             "--nonce",
@@ -104,11 +109,21 @@ impl Env {
             &self.p(state),
         ])
     }
-    /// `owner provision --allow-sim` with `owner.key`: verifies `evidence`
-    /// against `nonce` and `measurement`, writes the bundle to `out`; returns
-    /// stdout.
-    pub fn provision(&self, evidence: &str, nonce: &str, measurement: &str, out: &str) -> String {
-        self.ok(&[
+    /// Runs [`Env::evidence_args`], which must succeed; returns stdout.
+    pub fn evidence(&self, nonce: &str, out: &str, state: &str) -> String {
+        self.ok(&self.evidence_args(nonce, out, state))
+    }
+    /// `owner provision` arguments with `owner.key`, without `--allow-sim`:
+    /// verify `evidence` against `nonce` and `measurement`, write the bundle
+    /// to `out` (names in the scratch directory).
+    pub fn provision_args(
+        &self,
+        evidence: &str,
+        nonce: &str,
+        measurement: &str,
+        out: &str,
+    ) -> Vec<String> {
+        strings(&[
             "owner",
             "provision",
             "--evidence",
@@ -121,9 +136,47 @@ impl Env {
             &self.p("owner.key"),
             "--out",
             &self.p(out),
-            "--allow-sim",
         ])
     }
+    /// Runs [`Env::provision_args`] with `--allow-sim`, which must succeed;
+    /// returns stdout.
+    pub fn provision(&self, evidence: &str, nonce: &str, measurement: &str, out: &str) -> String {
+        let mut a = self.provision_args(evidence, nonce, measurement, out);
+        a.push("--allow-sim".to_string());
+        self.ok(&a)
+    }
+}
+
+/// Asserts that `plinius args` succeeded with `out`; returns its stdout.
+fn succeeded<S: Debug>(args: &[S], out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "plinius {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `args` as owned strings.
+pub fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// `owner seal-dataset` arguments: the MNIST directory `mnist` sealed with
+/// the key file `key` to `out`, then `extra`.
+pub fn seal_dataset_args(mnist: &str, key: &str, out: &str, extra: &[&str]) -> Vec<String> {
+    let mut a = strings(&[
+        "owner",
+        "seal-dataset",
+        "--mnist",
+        mnist,
+        "--key",
+        key,
+        "--out",
+        out,
+    ]);
+    a.extend(strings(extra));
+    a
 }
 
 /// The MNIST directory of the repository.
