@@ -66,7 +66,7 @@ groups=1
 const SAMPLES: u64 = 600;
 
 mod common;
-use common::{Env, mnist_arg};
+use common::{Env, mnist_arg, strings};
 
 /// A directory with an owner key, a sealed MNIST subset and the tiny cfg.
 fn tiny_env() -> Env {
@@ -103,9 +103,38 @@ impl Env {
         .map(|s| s.to_string())
         .collect()
     }
+    /// Runs [`Env::train_args`] for `tiny.cfg`, which must succeed; returns
+    /// stdout.
     fn train(&self, pool: &str, mode: &str, iterations: u64) -> String {
         let a = self.train_args("tiny.cfg", pool, mode, iterations);
         self.ok(&a)
+    }
+    /// `train` arguments of a restart, without data or keys: `tiny.cfg` on
+    /// `pool`, up to `iterations`.
+    fn restart_args(&self, pool: &str, iterations: u64) -> Vec<String> {
+        strings(&[
+            "train",
+            "--cfg",
+            &self.p("tiny.cfg"),
+            "--pool",
+            &self.p(pool),
+            "--iterations",
+            &iterations.to_string(),
+        ])
+    }
+    /// `owner open-model` arguments: the sealed model `model` opened with the
+    /// key file `key`, the weights written to `out`.
+    fn open_model_args(&self, model: &str, key: &str, out: &str) -> Vec<String> {
+        strings(&[
+            "owner",
+            "open-model",
+            "--model",
+            &self.p(model),
+            "--key",
+            &self.p(key),
+            "--out",
+            &self.p(out),
+        ])
     }
     /// Exports the model of `pool` and opens it with the owner key: the
     /// plaintext Darknet .weights bytes.
@@ -113,16 +142,7 @@ impl Env {
         let sealed = format!("{pool}.model");
         let w = format!("{pool}.weights");
         self.ok(&["export", "--pool", &self.p(pool), "--out", &self.p(&sealed)]);
-        self.ok(&[
-            "owner",
-            "open-model",
-            "--model",
-            &self.p(&sealed),
-            "--key",
-            &self.p("owner.key"),
-            "--out",
-            &self.p(&w),
-        ]);
+        self.ok(&self.open_model_args(&sealed, "owner.key", &w));
         std::fs::read(self.path(&w)).unwrap()
     }
 }
@@ -173,13 +193,16 @@ fn csv_rows(path: &Path) -> Vec<(u64, String)> {
 /// mirror-outs), restarted each time, then run to the end. The exported
 /// weights of A and B must be the same bytes.
 fn resume_is_bit_identical(e: &Env, cfg: &str, mode: &str, total: u64, kills: usize) {
-    let mut a_args = e.train_args(cfg, "a.pool", mode, total);
-    a_args.extend(["--loss-csv".to_string(), e.p("a.csv")]);
+    // The run on `pool` that writes its losses to `csv`.
+    let args = |pool: &str, csv: &str| {
+        let mut a = e.train_args(cfg, pool, mode, total);
+        a.extend(["--loss-csv".to_string(), e.p(csv)]);
+        a
+    };
     let t = Instant::now();
-    e.ok(&a_args);
+    e.ok(&args("a.pool", "a.csv"));
     let per_iter_us = (t.elapsed().as_micros() as u64 / total).max(200);
-    let mut b_args = e.train_args(cfg, "b.pool", mode, total);
-    b_args.extend(["--loss-csv".to_string(), e.p("b.csv")]);
+    let b_args = args("b.pool", "b.csv");
     let mut rng = Rng::new();
     let mut landed = 0;
     let mut at = 0;
@@ -476,27 +499,14 @@ fn bad_dataset_files_and_missing_inputs_are_clear_errors() {
         );
     }
     // A new pool needs the data and keys.
-    let err = e.fail(&[
-        "train",
-        "--cfg",
-        &e.p("tiny.cfg"),
-        "--pool",
-        &e.p("y.pool"),
-        "--iterations",
-        "2",
-    ]);
+    let a = e.restart_args("y.pool", 2);
+    let err = e.fail(&a);
     assert!(err.contains("--data"), "{err}");
-    let err = e.fail(&[
-        "train",
-        "--cfg",
-        &e.p("tiny.cfg"),
-        "--pool",
-        &e.p("y.pool"),
-        "--data",
-        &e.p("train.sealed"),
+    let err = e.fail(&inserted(
+        &a,
         "--iterations",
-        "2",
-    ]);
+        &["--data", &e.p("train.sealed")],
+    ));
     assert!(err.contains("--key") && err.contains("--bundle"), "{err}");
     // Not a pool at all.
     std::fs::write(e.path("junk.pool"), vec![1u8; 10000]).unwrap();
@@ -588,7 +598,7 @@ fn pool_and_checkpoint_hold_no_key_weights_or_images_in_clear() {
 #[test]
 fn provisioned_bundle_flow_then_restart_needs_no_keys() {
     let e = tiny_env();
-    let nonce = e.ok(&["owner", "nonce"]).trim().to_string();
+    let nonce = e.nonce();
     e.evidence(&nonce, "enclave.evidence", "enclave.state");
     let m = e.ok(&["enclave", "measurement"]).trim().to_string();
     e.provision("enclave.evidence", &nonce, &m, "keys.bundle");
@@ -616,27 +626,10 @@ fn provisioned_bundle_flow_then_restart_needs_no_keys() {
         out.contains("started a new job") && out.contains("provisioned key bundle"),
         "{out}"
     );
-    let out = e.ok(&[
-        "train",
-        "--cfg",
-        &cfg,
-        "--pool",
-        &pool,
-        "--iterations",
-        "5",
-        "--quiet",
-    ]);
+    let again = [e.restart_args("p.pool", 5), strings(&["--quiet"])].concat();
+    let out = e.ok(&again);
     assert!(out.contains("resumed from iteration 3"), "{out}");
-    let out = e.ok(&[
-        "train",
-        "--cfg",
-        &cfg,
-        "--pool",
-        &pool,
-        "--iterations",
-        "5",
-        "--quiet",
-    ]);
+    let out = e.ok(&again);
     assert!(out.contains("nothing to do"), "{out}");
     let csv = std::fs::read_to_string(e.path("loss.csv")).unwrap();
     assert!(csv.starts_with("iteration,loss,ms\n1,"), "{csv}");
@@ -665,17 +658,8 @@ fn provisioned_bundle_flow_then_restart_needs_no_keys() {
     );
     // The exported model opens only with the owner's key.
     e.ok(&["export", "--pool", &pool, "--out", &e.p("model.sealed")]);
-    e.ok(&["owner", "keygen", "--out", &e.p("other.key")]);
-    let err = e.fail(&[
-        "owner",
-        "open-model",
-        "--model",
-        &e.p("model.sealed"),
-        "--key",
-        &e.p("other.key"),
-        "--out",
-        &e.p("x.weights"),
-    ]);
+    e.keygen("other.key");
+    let err = e.fail(&e.open_model_args("model.sealed", "other.key", "x.weights"));
     assert!(err.contains("model.sealed"), "{err}");
     assert!(!e.path("x.weights").exists());
 }
@@ -785,15 +769,7 @@ fn interrupted_import_is_refused_then_resumed() {
         report.contains(&format!("INCOMPLETE: {copied} of {}", file.len())),
         "{report}"
     );
-    let err = e.fail(&[
-        "train",
-        "--cfg",
-        &e.p("tiny.cfg"),
-        "--pool",
-        &e.p("i.pool"),
-        "--iterations",
-        "4",
-    ]);
+    let err = e.fail(&e.restart_args("i.pool", 4));
     assert!(
         err.contains("INCOMPLETE") && err.contains("--data"),
         "{err}"
@@ -821,6 +797,12 @@ fn interrupted_import_is_refused_then_resumed() {
 fn without(a: &[String], flag: &str) -> Vec<String> {
     let i = a.iter().position(|s| s == flag).unwrap();
     [&a[..i], &a[i + 2..]].concat()
+}
+
+/// Arguments `a` with `extra` inserted just before `flag`.
+fn inserted(a: &[String], flag: &str, extra: &[&str]) -> Vec<String> {
+    let i = a.iter().position(|s| s == flag).unwrap();
+    [&a[..i], &strings(extra), &a[i..]].concat()
 }
 
 #[test]
@@ -870,23 +852,28 @@ fn keys_given_again_are_resealed_into_the_pool() {
     let before = std::fs::read(e.path("p.pool")).unwrap();
     let err = e.fail(&on_b(keyless(4)));
     assert!(err.contains("p.pool") && err.contains("--key"), "{err}");
+    // `a` with `--key` and the key file `key`.
+    let keyed = |mut a: Vec<String>, key: &str| {
+        a.extend(["--key".to_string(), e.p(key)]);
+        a
+    };
+    // `args` on platform B, with the owner key if `key`.
+    let on_b_keyed = |args: &[&str], key: bool| {
+        let a = on_b(strings(args));
+        if key { keyed(a, "owner.key") } else { a }
+    };
     let export = |key: bool| {
-        let mut a = on_b(
-            [
+        on_b_keyed(
+            &[
                 "export",
                 "--pool",
                 &pool,
                 "--out",
                 &e.p("m.sealed"),
                 "--force",
-            ]
-            .map(String::from)
-            .to_vec(),
-        );
-        if key {
-            a.extend(["--key".to_string(), e.p("owner.key")]);
-        }
-        a
+            ],
+            key,
+        )
     };
     let err = e.fail(&export(false));
     assert!(
@@ -894,15 +881,10 @@ fn keys_given_again_are_resealed_into_the_pool() {
         "{err}"
     );
     let eval = |key: bool| {
-        let mut a = on_b(
-            ["eval", "--pool", &pool, "--mnist-test", &mnist_arg()]
-                .map(String::from)
-                .to_vec(),
-        );
-        if key {
-            a.extend(["--key".to_string(), e.p("owner.key")]);
-        }
-        a
+        on_b_keyed(
+            &["eval", "--pool", &pool, "--mnist-test", &mnist_arg()],
+            key,
+        )
     };
     let err = e.fail(&eval(false));
     assert!(err.contains("p.pool: cannot unseal"), "{err}");
@@ -914,16 +896,12 @@ fn keys_given_again_are_resealed_into_the_pool() {
     assert!(out.contains("iteration 2"), "{out}");
     assert!(std::fs::read(e.path("p.pool")).unwrap() == before);
     // A wrong key is refused naming the pool's sealed cfg.
-    e.ok(&["owner", "keygen", "--out", &e.p("other.key")]);
-    let mut wrong = on_b(keyless(4));
-    wrong.extend(["--key".to_string(), e.p("other.key")]);
-    let err = e.fail(&wrong);
+    e.keygen("other.key");
+    let err = e.fail(&keyed(on_b(keyless(4)), "other.key"));
     assert!(err.contains("p.pool"), "{err}");
     assert!(std::fs::read(e.path("p.pool")).unwrap() == before);
     // train with the key re-seals the keys into the pool ...
-    let mut a = on_b(keyless(4));
-    a.extend(["--key".to_string(), e.p("owner.key")]);
-    let out = e.ok(&a);
+    let out = e.ok(&keyed(on_b(keyless(4)), "owner.key"));
     assert!(
         out.contains("resumed from iteration 2") && out.contains("re-sealed"),
         "{out}"
@@ -938,8 +916,6 @@ fn keys_given_again_are_resealed_into_the_pool() {
     let out = e.ok(&eval(false));
     assert!(out.contains("iteration 6"), "{out}");
     // Keys given again while the pool's blob unseals: not re-sealed.
-    let mut a = on_b(keyless(7));
-    a.extend(["--key".to_string(), e.p("owner.key")]);
-    let out = e.ok(&a);
+    let out = e.ok(&keyed(on_b(keyless(7)), "owner.key"));
     assert!(!out.contains("re-sealed"), "{out}");
 }
