@@ -5,12 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+use common::{conv_pool_cfg, mnist_arg, mnist_net_cfg};
+
 fn plinius() -> Command {
     Command::new(env!("CARGO_BIN_EXE_plinius"))
-}
-
-fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data")
 }
 
 fn s(p: &Path) -> String {
@@ -18,45 +17,17 @@ fn s(p: &Path) -> String {
 }
 
 /// A small CNN (a few ms per iteration) for quick experiments.
-const SMALL_CFG: &str = "[net]
-batch=32
-subdivisions=1
-height=28
-width=28
-channels=1
-momentum=0.9
-decay=0.0005
-learning_rate=0.01
-policy=constant
-
-[convolutional]
-filters=16
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-filters=32
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[connected]
+const SMALL_CFG: &str = concat!(
+    mnist_net_cfg!("learning_rate=0.01", "policy=constant"),
+    conv_pool_cfg!(16),
+    conv_pool_cfg!(32),
+    "[connected]
 output=10
 activation=linear
 
 [softmax]
-";
+"
+);
 
 fn small_cfg(dir: &Path) -> PathBuf {
     let p = dir.join("small.cfg");
@@ -87,6 +58,12 @@ fn err(args: &[String]) -> String {
 
 fn args(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| x.to_string()).collect()
+}
+
+/// The arguments that end an experiment's command: the repository's MNIST,
+/// the model `cfg` and the output directory `out`.
+fn inputs(cfg: &Path, out: &Path) -> Vec<String> {
+    args(&["--mnist", &mnist_arg(), "--cfg", &s(cfg), "--out", &s(out)])
 }
 
 /// A CSV file as its header and rows of fields.
@@ -120,15 +97,10 @@ fn crash_test_resumes_bit_identical_to_the_baseline() {
             "30",
             "--limit",
             "2000",
+            "--threads",
+            "1",
         ]),
-        args(&["--threads", "1", "--mnist"]),
-        vec![
-            s(&data_dir().join("mnist")),
-            "--cfg".into(),
-            s(&cfg),
-            "--out".into(),
-            s(&out),
-        ],
+        inputs(&cfg, &out),
     ]
     .concat());
     assert!(stdout.contains("IDENTICAL to the baseline"), "{stdout}");
@@ -218,7 +190,7 @@ fn crash_test_rejects_bad_settings() {
         "--out",
         &out,
         "--mnist",
-        &s(&data_dir().join("mnist")),
+        &mnist_arg(),
         "--limit",
         "100",
     ]));
@@ -303,21 +275,8 @@ fn spot_availability_trace_starting_down_with_a_long_outage() {
             "--speedup",
             "200",
         ]),
-        args(&[
-            "--skip-outages",
-            "--threads",
-            "1",
-            "--limit",
-            "2000",
-            "--mnist",
-        ]),
-        vec![
-            s(&data_dir().join("mnist")),
-            "--cfg".into(),
-            s(&cfg),
-            "--out".into(),
-            s(&out),
-        ],
+        args(&["--skip-outages", "--threads", "1", "--limit", "2000"]),
+        inputs(&cfg, &out),
     ]
     .concat());
     assert!(stdout.contains("completed iterations lost 0"), "{stdout}");
@@ -369,14 +328,8 @@ fn spot_price_trace_with_other_tick_length() {
             "--threads",
             "1",
         ]),
-        args(&["--limit", "2000", "--mnist"]),
-        vec![
-            s(&data_dir().join("mnist")),
-            "--cfg".into(),
-            s(&cfg),
-            "--out".into(),
-            s(&out),
-        ],
+        args(&["--limit", "2000"]),
+        inputs(&cfg, &out),
     ]
     .concat());
     assert!(stdout.contains("cost (price x running)"), "{stdout}");
@@ -439,24 +392,22 @@ fn spot_errors_name_the_trace() {
     )
     .unwrap();
     let cfg = small_cfg(d.path());
-    let e = err(&args(&[
-        "spot",
-        "--availability-trace",
-        &s(&short),
-        "--speedup",
-        "10",
-        "--iterations",
-        "100000",
-        "--no-baseline",
-        "--limit",
-        "200",
-        "--mnist",
-        &s(&data_dir().join("mnist")),
-        "--cfg",
-        &s(&cfg),
-        "--out",
-        &out,
-    ]));
+    let e = err(&[
+        args(&[
+            "spot",
+            "--availability-trace",
+            &s(&short),
+            "--speedup",
+            "10",
+            "--iterations",
+            "100000",
+            "--no-baseline",
+            "--limit",
+            "200",
+        ]),
+        inputs(&cfg, Path::new(&out)),
+    ]
+    .concat());
     assert!(e.contains("the trace ended after"), "{e}");
 }
 
@@ -470,7 +421,7 @@ fn bench_mirror_measures_every_mode() {
         vec![
             s(&cfg),
             "--mnist".into(),
-            s(&data_dir().join("mnist")),
+            mnist_arg(),
             "--out".into(),
             s(&out),
         ],
@@ -537,12 +488,7 @@ fn bench_decrypt_compares_sealed_and_plain_batches() {
             "--samples",
             "500",
         ]),
-        vec![
-            "--cfg".into(),
-            s(&cfg),
-            "--mnist".into(),
-            s(&data_dir().join("mnist")),
-        ],
+        vec!["--cfg".into(), s(&cfg), "--mnist".into(), mnist_arg()],
         vec!["--out".into(), s(&out)],
     ]
     .concat());

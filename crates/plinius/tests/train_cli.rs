@@ -13,46 +13,22 @@ use enclave::MirrorMode;
 use enclave::layout;
 use ptm::{MemBackend, Pool};
 
+mod common;
+use common::{Env, conv_pool_cfg, mnist_arg, mnist_net_cfg, strings};
+
 /// A small model (batch norm, dropout, momentum: every kind of state) that
 /// trains in a few milliseconds per iteration.
-const TINY_CFG: &str = "[net]
-batch=32
-subdivisions=1
-height=28
-width=28
-channels=1
-momentum=0.9
-decay=0.0005
-learning_rate=0.02
-policy=poly
-power=1
-max_batches=500
-burn_in=5
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-filters=16
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[dropout]
+const TINY_CFG: &str = concat!(
+    mnist_net_cfg!(
+        "learning_rate=0.02",
+        "policy=poly",
+        "power=1",
+        "max_batches=500",
+        "burn_in=5"
+    ),
+    conv_pool_cfg!(8, "batch_normalize=1"),
+    conv_pool_cfg!(16),
+    "[dropout]
 probability=0.25
 
 [connected]
@@ -61,12 +37,10 @@ activation=linear
 
 [softmax]
 groups=1
-";
+"
+);
 
 const SAMPLES: u64 = 600;
-
-mod common;
-use common::{Env, mnist_arg, strings};
 
 /// A directory with an owner key, a sealed MNIST subset and the tiny cfg.
 fn tiny_env() -> Env {

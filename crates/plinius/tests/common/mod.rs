@@ -179,6 +179,41 @@ pub fn seal_dataset_args(mnist: &str, key: &str, out: &str, extra: &[&str]) -> V
     a
 }
 
+/// Model cfg text: the `[net]` section of a batch-32 MNIST model (28x28x1
+/// input, momentum 0.9, decay 0.0005) with the further `name=value` lines
+/// `$key`, then a blank line.
+#[allow(unused_macros)]
+macro_rules! mnist_net_cfg {
+    ($($key:literal),*) => {
+        concat!(
+            "[net]\nbatch=32\nsubdivisions=1\nheight=28\nwidth=28\nchannels=1\n",
+            "momentum=0.9\ndecay=0.0005\n",
+            $($key, "\n",)*
+            "\n"
+        )
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use mnist_net_cfg;
+
+/// Model cfg text: a `[convolutional]` section of `$filters` 3x3 filters,
+/// stride 1, padded, leaky, with the further `name=value` lines `$key` before
+/// `filters`; then a 2x2 `[maxpool]` of stride 2 and a blank line.
+#[allow(unused_macros)]
+macro_rules! conv_pool_cfg {
+    ($filters:literal $(, $key:literal)*) => {
+        concat!(
+            "[convolutional]\n",
+            $($key, "\n",)*
+            "filters=",
+            $filters,
+            "\nsize=3\nstride=1\npad=1\nactivation=leaky\n\n[maxpool]\nsize=2\nstride=2\n\n"
+        )
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use conv_pool_cfg;
+
 /// The MNIST directory of the repository.
 pub fn mnist_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist")
