@@ -16,6 +16,34 @@ fn plinius(args: &[&str]) -> Output {
         .expect("run plinius")
 }
 
+/// `plinius cmd --cfg CFG`, then `extra`.
+fn with_cfg(cmd: &[&str], cfg: &Path, extra: &[&str]) -> Output {
+    plinius(&[cmd, &["--cfg", arg(cfg)], extra].concat())
+}
+
+/// `plinius eval --cfg CFG --weights WEIGHTS`, then `extra`.
+fn eval(cfg: &Path, weights: &Path, extra: &[&str]) -> Output {
+    with_cfg(
+        &["eval"],
+        cfg,
+        &[&["--weights", arg(weights)], extra].concat(),
+    )
+}
+
+/// `plinius export-weights --cfg CFG --out OUT`, then `extra`.
+fn export_weights(cfg: &Path, out: &Path, extra: &[&str]) -> Output {
+    with_cfg(
+        &["export-weights"],
+        cfg,
+        &[&["--out", arg(out)], extra].concat(),
+    )
+}
+
+/// `p` as a command-line argument.
+fn arg(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
 fn text(o: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -96,6 +124,14 @@ const TINY: &str = "[net]\nbatch=32\nwidth=28\nheight=28\nchannels=1\nlearning_r
 [convolutional]\nbatch_normalize=1\nfilters=4\nsize=3\nstride=2\npad=1\nactivation=leaky\n\
 [connected]\noutput=10\nactivation=linear\n[softmax]\n";
 
+/// A scratch directory holding `tiny.cfg` ([`TINY`]), and the cfg's path.
+fn tiny_dir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("tiny.cfg");
+    std::fs::write(&cfg, TINY).unwrap();
+    (dir, cfg)
+}
+
 fn accuracy(out: &str) -> f64 {
     let line = out
         .lines()
@@ -112,32 +148,27 @@ fn accuracy(out: &str) -> f64 {
 
 #[test]
 fn tiny_train_plain_eval_and_weights() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("tiny.cfg");
-    std::fs::write(&cfg, TINY).unwrap();
-    let (cfg_s, w, csv) = (
-        cfg.to_str().unwrap(),
-        dir.path().join("tiny.weights"),
-        dir.path().join("loss.csv"),
+    let (dir, cfg) = tiny_dir();
+    let (w, csv) = (dir.path().join("tiny.weights"), dir.path().join("loss.csv"));
+    let o = with_cfg(
+        &["train-plain"],
+        &cfg,
+        &[
+            "--mnist",
+            "data/mnist",
+            "--iterations",
+            "60",
+            "--threads",
+            "1",
+            "--seed",
+            "3",
+            "--save-weights",
+            arg(&w),
+            "--loss-csv",
+            arg(&csv),
+            "--quiet",
+        ],
     );
-    let o = plinius(&[
-        "train-plain",
-        "--cfg",
-        cfg_s,
-        "--mnist",
-        "data/mnist",
-        "--iterations",
-        "60",
-        "--threads",
-        "1",
-        "--seed",
-        "3",
-        "--save-weights",
-        w.to_str().unwrap(),
-        "--loss-csv",
-        csv.to_str().unwrap(),
-        "--quiet",
-    ]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
     let acc = accuracy(&out);
@@ -150,62 +181,41 @@ fn tiny_train_plain_eval_and_weights() {
     assert!(rows.starts_with("iteration,loss,learning_rate,seconds\n1,"));
 
     // eval --weights reproduces the accuracy printed by train-plain.
-    let o = plinius(&[
-        "eval",
-        "--cfg",
-        cfg_s,
-        "--weights",
-        w.to_str().unwrap(),
-        "--mnist",
-        "data/mnist",
-    ]);
+    let o = eval(&cfg, &w, &["--mnist", "data/mnist"]);
     assert!(o.status.success(), "{}", text(&o).1);
     assert_eq!(accuracy(&text(&o).0), acc);
 
     // A weights file of another model is refused with a clear error.
     let other = dir.path().join("other.cfg");
     std::fs::write(&other, TINY.replace("filters=4", "filters=5")).unwrap();
-    let o = plinius(&[
-        "eval",
-        "--cfg",
-        other.to_str().unwrap(),
-        "--weights",
-        w.to_str().unwrap(),
-    ]);
+    let o = eval(&other, &w, &[]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("tiny.weights"), "{}", text(&o).1);
 
     // export-weights + --init-weights: the same seed gives the same start.
     let init = dir.path().join("init.weights");
-    let o = plinius(&[
-        "export-weights",
-        "--cfg",
-        cfg_s,
-        "--out",
-        init.to_str().unwrap(),
-        "--seed",
-        "3",
-    ]);
+    let o = export_weights(&cfg, &init, &["--seed", "3"]);
     assert!(o.status.success(), "{}", text(&o).1);
     let params = 4 * 9 + 4 * 3 + 10 * 4 * 14 * 14 + 10; // conv (+BN scales, rolling) and connected
     assert_eq!(
         std::fs::metadata(&init).unwrap().len() as usize,
         20 + 4 * (params + 4)
     );
-    let o = plinius(&[
-        "train-plain",
-        "--cfg",
-        cfg_s,
-        "--iterations",
-        "60",
-        "--threads",
-        "2",
-        "--seed",
-        "3",
-        "--init-weights",
-        init.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let o = with_cfg(
+        &["train-plain"],
+        &cfg,
+        &[
+            "--iterations",
+            "60",
+            "--threads",
+            "2",
+            "--seed",
+            "3",
+            "--init-weights",
+            arg(&init),
+            "--quiet",
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o).1);
     assert_eq!(
         accuracy(&text(&o).0),
@@ -216,24 +226,22 @@ fn tiny_train_plain_eval_and_weights() {
 
 #[test]
 fn bench_train_writes_csv() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("tiny.cfg");
-    std::fs::write(&cfg, TINY).unwrap();
+    let (dir, cfg) = tiny_dir();
     let csv = dir.path().join("b.csv");
-    let o = plinius(&[
-        "bench",
-        "train",
-        "--cfg",
-        cfg.to_str().unwrap(),
-        "--threads",
-        "1",
-        "--iterations",
-        "2",
-        "--warmup",
-        "1",
-        "--csv",
-        csv.to_str().unwrap(),
-    ]);
+    let o = with_cfg(
+        &["bench", "train"],
+        &cfg,
+        &[
+            "--threads",
+            "1",
+            "--iterations",
+            "2",
+            "--warmup",
+            "1",
+            "--csv",
+            arg(&csv),
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o).1);
     assert!(text(&o).0.contains("GFLOP/s"));
     let rows = std::fs::read_to_string(&csv).unwrap();
@@ -243,34 +251,14 @@ fn bench_train_writes_csv() {
 
 #[test]
 fn eval_reads_only_the_test_split() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("tiny.cfg");
-    std::fs::write(&cfg, TINY).unwrap();
+    let (dir, cfg) = tiny_dir();
     let w = dir.path().join("tiny.weights");
-    let o = plinius(&[
-        "export-weights",
-        "--cfg",
-        cfg.to_str().unwrap(),
-        "--out",
-        w.to_str().unwrap(),
-    ]);
+    let o = export_weights(&cfg, &w, &[]);
     assert!(o.status.success(), "{}", text(&o).1);
     // A directory holding only the t10k-* files is enough for eval.
     let test_only = dir.path().join("mnist-test");
     std::fs::create_dir(&test_only).unwrap();
-    let eval = |mnist: &Path| {
-        plinius(&[
-            "eval",
-            "--cfg",
-            cfg.to_str().unwrap(),
-            "--weights",
-            w.to_str().unwrap(),
-            "--mnist",
-            mnist.to_str().unwrap(),
-            "--threads",
-            "1",
-        ])
-    };
+    let eval = |mnist: &Path| eval(&cfg, &w, &["--mnist", arg(mnist), "--threads", "1"]);
     // Without them, the error names the missing test file, not a training file.
     let o = eval(&test_only);
     let (_, err) = text(&o);
@@ -291,29 +279,23 @@ fn eval_reads_only_the_test_split() {
 
 #[test]
 fn train_plain_reads_the_test_split_only_to_evaluate() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("tiny.cfg");
-    std::fs::write(&cfg, TINY).unwrap();
+    let (dir, cfg) = tiny_dir();
     let train_only = dir.path().join("mnist-train");
     std::fs::create_dir(&train_only).unwrap();
     for f in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"] {
         std::fs::copy(root().join("data/mnist").join(f), train_only.join(f)).unwrap();
     }
     let train = |extra: &[&str]| {
-        let mut args = vec![
-            "train-plain",
-            "--cfg",
-            cfg.to_str().unwrap(),
+        let args = [
             "--mnist",
-            train_only.to_str().unwrap(),
+            arg(&train_only),
             "--iterations",
             "2",
             "--threads",
             "1",
             "--quiet",
         ];
-        args.extend_from_slice(extra);
-        plinius(&args)
+        with_cfg(&["train-plain"], &cfg, &[&args, extra].concat())
     };
     // --no-eval: the training files are all it needs.
     let o = train(&["--no-eval"]);
@@ -321,7 +303,7 @@ fn train_plain_reads_the_test_split_only_to_evaluate() {
     // Evaluating: the missing test file is named before any training (the
     // loss CSV, written from the first iteration on, is never created).
     let csv = dir.path().join("loss.csv");
-    let o = train(&["--loss-csv", csv.to_str().unwrap()]);
+    let o = train(&["--loss-csv", arg(&csv)]);
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("t10k-images-idx3-ubyte"), "{err}");
