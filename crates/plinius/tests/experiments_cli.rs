@@ -239,6 +239,25 @@ fn check_spot_outputs(out: &Path, up: &[bool], iterations: u64) {
     assert!(is_png(&out.join("spot.png")));
 }
 
+/// Runs `spot` with `flags`, on one thread and 2000 samples, then [`inputs`]
+/// (`cfg`, `out`); asserts that stdout says `want` and checks the outputs
+/// against the availability `up` for `iterations` ([`check_spot_outputs`]);
+/// returns the summary.
+fn run_spot(
+    flags: &[&str],
+    cfg: &Path,
+    out: &Path,
+    want: &str,
+    up: &[bool],
+    iterations: u64,
+) -> std::collections::HashMap<String, String> {
+    let settings = args(&["--threads", "1", "--limit", "2000"]);
+    let stdout = ok(&[args(&["spot"]), args(flags), settings, inputs(cfg, out)].concat());
+    assert!(stdout.contains(want), "{stdout}");
+    check_spot_outputs(out, up, iterations);
+    summary(out)
+}
+
 #[test]
 fn spot_availability_trace_starting_down_with_a_long_outage() {
     let d = tempfile::tempdir().unwrap();
@@ -265,23 +284,16 @@ fn spot_availability_trace_starting_down_with_a_long_outage() {
     .unwrap();
     let out = d.path().join("out");
     // 10 s ticks at 200x: 0.05 s per tick, so each short window is 0.05 s.
-    let stdout = ok(&[
-        args(&[
-            "spot",
-            "--availability-trace",
-            &s(&trace),
-            "--iterations",
-            "100",
-            "--speedup",
-            "200",
-        ]),
-        args(&["--skip-outages", "--threads", "1", "--limit", "2000"]),
-        inputs(&cfg, &out),
-    ]
-    .concat());
-    assert!(stdout.contains("completed iterations lost 0"), "{stdout}");
-    check_spot_outputs(&out, &up, 100);
-    let sm = summary(&out);
+    let flags = [
+        "--availability-trace",
+        &s(&trace),
+        "--iterations",
+        "100",
+        "--speedup",
+        "200",
+        "--skip-outages",
+    ];
+    let sm = run_spot(&flags, &cfg, &out, "completed iterations lost 0", &up, 100);
     // The long outage was replayed (trace time) but skipped on the wall clock.
     let hours: f64 = sm["trace_hours"].parse().unwrap();
     let wall: f64 = sm["wall_s"].parse().unwrap();
@@ -309,32 +321,20 @@ fn spot_price_trace_with_other_tick_length() {
     let up: Vec<bool> = prices.iter().map(|&p| 0.1 > p).collect();
     let out = d.path().join("out");
     // 30 s ticks at 200x: 0.15 s per tick.
-    let stdout = ok(&[
-        args(&[
-            "spot",
-            "--price-trace",
-            &s(&trace),
-            "--bid",
-            "0.1",
-            "--step",
-            "30s",
-        ]),
-        args(&[
-            "--speedup",
-            "200",
-            "--iterations",
-            "40",
-            "--no-baseline",
-            "--threads",
-            "1",
-        ]),
-        args(&["--limit", "2000"]),
-        inputs(&cfg, &out),
-    ]
-    .concat());
-    assert!(stdout.contains("cost (price x running)"), "{stdout}");
-    check_spot_outputs(&out, &up, 40);
-    let sm = summary(&out);
+    let flags = [
+        "--price-trace",
+        &s(&trace),
+        "--bid",
+        "0.1",
+        "--step",
+        "30s",
+        "--speedup",
+        "200",
+        "--iterations",
+        "40",
+        "--no-baseline",
+    ];
+    let sm = run_spot(&flags, &cfg, &out, "cost (price x running)", &up, 40);
     let cost: f64 = sm["cost"].parse().unwrap();
     let running: f64 = sm["running_hours"].parse().unwrap();
     // Every running tick costs between 0.05 and 0.09 per hour.

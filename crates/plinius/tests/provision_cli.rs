@@ -16,16 +16,10 @@ impl Env {
     /// bundle `bundle` and seals its keys to `out` (names in the scratch
     /// directory).
     fn accept_args(&self, state: &str, bundle: &str, out: &str) -> Vec<String> {
-        common::strings(&[
-            "enclave",
-            "accept",
-            "--state",
-            &self.p(state),
-            "--bundle",
-            &self.p(bundle),
-            "--out",
-            &self.p(out),
-        ])
+        self.file_args(
+            &["enclave", "accept"],
+            &[("--state", state), ("--bundle", bundle), ("--out", out)],
+        )
     }
 }
 

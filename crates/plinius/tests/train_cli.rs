@@ -99,16 +99,10 @@ impl Env {
     /// `owner open-model` arguments: the sealed model `model` opened with the
     /// key file `key`, the weights written to `out`.
     fn open_model_args(&self, model: &str, key: &str, out: &str) -> Vec<String> {
-        strings(&[
-            "owner",
-            "open-model",
-            "--model",
-            &self.p(model),
-            "--key",
-            &self.p(key),
-            "--out",
-            &self.p(out),
-        ])
+        self.file_args(
+            &["owner", "open-model"],
+            &[("--model", model), ("--key", key), ("--out", out)],
+        )
     }
     /// Exports the model of `pool` and opens it with the owner key: the
     /// plaintext Darknet .weights bytes.

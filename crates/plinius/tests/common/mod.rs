@@ -76,6 +76,15 @@ impl Env {
         assert!(last.starts_with("error: "), "{err}");
         err
     }
+    /// `words`, then each flag of `files` followed by its file's name in the
+    /// scratch directory.
+    pub fn file_args(&self, words: &[&str], files: &[(&str, &str)]) -> Vec<String> {
+        let mut a = strings(words);
+        for (flag, name) in files {
+            a.extend([flag.to_string(), self.p(name)]);
+        }
+        a
+    }
     /// `owner keygen` to `name` in the scratch directory; returns stdout.
     pub fn keygen(&self, name: &str) -> String {
         self.ok(&["owner", "keygen", "--out", &self.p(name)])
