@@ -30,7 +30,7 @@ pub trait PmBackend: Send + Sync {
     /// The flush strategy in use.
     fn strategy(&self) -> FlushStrategy;
     /// When a transaction writes back the lines it stores (see [`StoreFlush`]).
-    /// The default: right after the store through [`flush`](PmBackend::flush)
+    /// The default: during the transaction through [`flush`](PmBackend::flush)
     /// for a cache-line strategy, else at commit.
     fn store_flush(&self) -> StoreFlush {
         if self.strategy().is_cache_line() {
@@ -119,12 +119,15 @@ pub enum StoreFlush {
     /// All at commit (msync, which syncs pages; eadr and none, which flush
     /// nothing).
     AtCommit,
-    /// During the transaction, by the pool itself with this strategy's
-    /// cache-line instruction on the back-end's memory: the back-end promises
-    /// that its [`flush`](PmBackend::flush) is exactly that instruction.
+    /// During the transaction (when a line leaves the window of recently
+    /// written lines), by the pool itself with this strategy's cache-line
+    /// instruction on the back-end's memory: the back-end promises that its
+    /// [`flush`](PmBackend::flush) is exactly that instruction. The pool
+    /// accepts it only for a cache-line strategy this CPU supports (else it
+    /// uses `Call`).
     Inline(FlushStrategy),
-    /// During the transaction, through [`PmBackend::flush`] (e.g. the
-    /// simulated PM, which must see every flush).
+    /// During the transaction, as for `Inline`, through [`PmBackend::flush`]
+    /// (e.g. the simulated PM, which must see every flush).
     Call,
 }
 
@@ -285,8 +288,9 @@ impl PmBackend for MemBackend {
         }
     }
     fn copy_lines(&self, src: usize, dst: usize, lines: &[usize]) {
-        // SAFETY: the allocation is live; lines are clamped to it; source and
-        // destination lines do not overlap (trait contract); strategy supported.
+        // SAFETY: the allocation is live; lines outside it are skipped; source
+        // and destination lines do not overlap (trait contract); strategy
+        // supported.
         unsafe {
             flush::copy_line_list(
                 self.strategy,

@@ -311,8 +311,8 @@ impl PmBackend for FileBackend {
         if self.strategy == FlushStrategy::Msync {
             crate::backend::copy_lines_one_by_one(self, src, dst, lines);
         } else {
-            // SAFETY: the mapping is live; lines are clamped to it; source and
-            // destination lines do not overlap (trait contract); strategy
+            // SAFETY: the mapping is live; lines outside it are skipped; source
+            // and destination lines do not overlap (trait contract); strategy
             // supported (checked when mapping).
             unsafe { flush::copy_line_list(self.strategy, self.ptr, self.len, src, dst, lines) }
         }

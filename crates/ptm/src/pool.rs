@@ -14,15 +14,21 @@
 //!    transaction's first fence or the pool's drop.
 //!
 //! With a cache-line strategy (clwb, clflushopt, clflush), step 2's flushes are
-//! issued during the transaction: a typed write ([`Tx::write`]) flushes the
-//! line it leaves as soon as the next typed write moves to another line, so the
+//! issued during the transaction: the lines typed writes ([`Tx::write`]) go to
+//! are kept in a small window of recently written lines, and a line is logged
+//! and flushed when it drops out of that window (or at commit), so the
 //! write-backs overlap the transaction's work and the fence of step 2 finds
-//! little outstanding. Lines written through mutable slices are flushed at
-//! commit (the pool cannot see when those stores happen). The log is then a
-//! plain list of lines (copied to back as listed) unless it grows past
-//! `RAW_LINES`, when it is deduplicated into merged ranges. With msync, eadr
-//! and none the lines are logged at each write, deduplicated at commit, and
-//! flushed then.
+//! little outstanding, while a transaction going back and forth between a few
+//! lines does not flush them again and again. Lines written through mutable
+//! slices are logged at once and flushed at commit (the pool cannot see when
+//! those stores happen). With msync, eadr and none every write is logged at
+//! once and nothing is flushed before commit.
+//!
+//! The log is a plain list of lines (a line may appear twice) that commit
+//! copies to back as listed, unless the list grows past `RAW_LINES` or a
+//! slice of 16 lines or more is logged: then it is deduplicated into merged
+//! ranges, small ones staged at commit while still cached. With msync it is
+//! always deduplicated (each flush is a system call).
 //!
 //! Recovery on open: MUTATING → copy back to main; COPYING → copy main to back.
 
@@ -98,13 +104,22 @@ struct Log {
     /// One bit per line of main: logged by a small write in this transaction.
     bits: Vec<u64>,
     began: bool,
+    /// Whether the previous transaction wrote (then the next one announces
+    /// MUTATING at its start; see `Tx::announce`). Kept across transactions.
+    last_wrote: bool,
     overflow: bool,
     lo: usize,
     hi: usize,
     /// Lines in `entries` (an upper bound: ranges may overlap).
     lines: usize,
-    /// Lines written by small writes, in order, not yet deduplicated.
+    /// Lines written, in order, not yet deduplicated (a line may appear more
+    /// than once): lines of small slice writes, and with a store-time flush
+    /// the lines typed writes retired. While it stays under `raw_max` it is
+    /// the commit's list of lines to copy; past that it is drained into
+    /// `entries`.
     raw: Vec<usize>,
+    /// Length of `raw` at which it is drained.
+    raw_max: usize,
     max_entries: usize,
     stage_max: usize,
     /// Copy of the logged lines taken at commit while they are still cached,
@@ -121,11 +136,13 @@ impl Log {
             entries: Vec::with_capacity(1024),
             bits: vec![0; main_len.div_ceil(LINE).div_ceil(64)],
             began: false,
+            last_wrote: true,
             overflow: false,
             lo: usize::MAX,
             hi: 0,
             lines: 0,
             raw: Vec::with_capacity(RAW_LINES),
+            raw_max: RAW_LINES,
             max_entries: MAX_ENTRIES,
             stage_max: STAGE_MAX,
             stage: Vec::new(),
@@ -156,10 +173,11 @@ impl Log {
         self.unflushed.push((a, b));
     }
 
-    /// Logs one line written by a small write (deduplicated by the bitmap).
+    /// Logs one written line (appended to `raw`; deduplicated by the bitmap
+    /// if `raw` fills and is drained).
     #[inline(always)]
     fn line(&mut self, line: usize) {
-        if self.raw.len() == self.raw.capacity() {
+        if self.raw.len() >= self.raw_max {
             self.drain_raw();
         }
         self.raw.push(line);
@@ -258,6 +276,20 @@ pub struct Pool<B: PmBackend = FileBackend> {
     backend: B,
     info: HeaderInfo,
     log: RwLock<Log>,
+    /// The back-end's [`StoreFlush`], checked (see [`checked_store_flush`]).
+    store_flush: StoreFlush,
+}
+
+/// The back-end's [`StoreFlush`], with `Inline` kept only for a cache-line
+/// strategy this CPU supports (the transaction then issues that instruction
+/// itself); any other `Inline` becomes `Call`, which goes through the
+/// back-end's own `flush`.
+fn checked_store_flush(backend: &dyn PmBackend) -> StoreFlush {
+    match backend.store_flush() {
+        StoreFlush::Inline(s) if s.is_cache_line() && s.supported() => StoreFlush::Inline(s),
+        StoreFlush::Inline(_) => StoreFlush::Call,
+        other => other,
+    }
 }
 
 fn round_up(x: u64, g: u64) -> Option<u64> {
@@ -442,6 +474,7 @@ impl<B: PmBackend> Pool<B> {
         let info = layout::parse(backend.name(), prefix, len)?;
         let pool = Pool {
             log: RwLock::new(Log::new(info.main_len as usize)),
+            store_flush: checked_store_flush(&backend),
             backend,
             info,
         };
@@ -518,12 +551,12 @@ impl<B: PmBackend> Pool<B> {
             backend: &self.backend,
             log: &mut log,
             done: false,
-            store_flush: self.backend.store_flush(),
-            pending: NO_LINE,
+            store_flush: self.store_flush,
+            hot: [NO_LINE; HOT_LINES],
             announced: false,
             _not_send: PhantomData,
         };
-        if tx.store_flush != StoreFlush::AtCommit {
+        if tx.store_flush != StoreFlush::AtCommit && tx.log.last_wrote {
             tx.announce();
         }
         match f(&mut tx) {
@@ -573,13 +606,16 @@ impl<B: PmBackend> Pool<B> {
     }
 
     /// Sets the redo log's capacity in entries (default 2^20; beyond it a
-    /// transaction falls back to copying the whole span of main it wrote) and
-    /// the largest log, in bytes, whose lines are staged at commit (default
-    /// 1 MiB). For tests that exercise those paths.
-    pub fn set_log_limits(&mut self, max_entries: usize, stage_max: usize) {
+    /// transaction falls back to copying the whole span of main it wrote), the
+    /// largest log, in bytes, whose lines are staged at commit (default
+    /// 1 MiB), and the length of the plain line list before it is
+    /// deduplicated into entries (default 16,384). For tests that exercise
+    /// those paths.
+    pub fn set_log_limits(&mut self, max_entries: usize, stage_max: usize, raw_lines: usize) {
         let log = self.log.get_mut().unwrap_or_else(|p| p.into_inner());
         log.max_entries = max_entries.max(1);
         log.stage_max = stage_max;
+        log.raw_max = raw_lines.max(1);
     }
 
     /// The header facts (sizes, the current state word, format version).
@@ -642,8 +678,11 @@ impl<B: PmBackend> Drop for Pool<B> {
     }
 }
 
-/// No line pending a store-time flush.
+/// An empty slot of the hot-line window.
 const NO_LINE: usize = usize::MAX;
+/// Lines a transaction's typed writes keep unflushed (most recently written
+/// first) before the store-time flush writes back the least recent one.
+const HOT_LINES: usize = 4;
 
 /// A write transaction over main. Offsets are from the start of main.
 pub struct Tx<'a> {
@@ -654,11 +693,13 @@ pub struct Tx<'a> {
     done: bool,
     /// When stored lines are written back.
     store_flush: StoreFlush,
-    /// With a store-time flush: the line of main the last typed write ended
-    /// in, not yet flushed ([`NO_LINE`] if none). It is flushed when a write
-    /// moves to another line, or at commit, so a run of writes into one line
-    /// flushes it once.
-    pending: usize,
+    /// With a store-time flush: the lines of main typed writes wrote most
+    /// recently, not yet flushed (most recent first, [`NO_LINE`] for empty
+    /// slots). A line is flushed when it drops out of this window or at
+    /// commit, so a transaction that goes back and forth between a few lines
+    /// (a length field and an array, two neighbours) flushes each once,
+    /// instead of stalling on a line still being written back.
+    hot: [usize; HOT_LINES],
     /// MUTATING is stored and flushed, not yet fenced (see `announce`).
     announced: bool,
     _not_send: PhantomData<*mut u8>,
@@ -756,8 +797,9 @@ impl<'a> Tx<'a> {
     fn flush_main_line(&self, line: usize) {
         match self.store_flush {
             // SAFETY: `line` holds bytes of main a write checked in bounds, so
-            // it lies inside the back-end's mapping; the back-end offers
-            // `Inline` only for a strategy this CPU supports.
+            // it lies inside the back-end's mapping; the pool keeps `Inline`
+            // only for a cache-line strategy this CPU supports
+            // (`checked_store_flush`).
             StoreFlush::Inline(s) => unsafe {
                 crate::flush::flush_line(s, self.base.add(HEADER_LEN + line * LINE))
             },
@@ -767,8 +809,7 @@ impl<'a> Tx<'a> {
     }
 
     /// Store-time flush after a typed write of `[off, off + len)` (len > 0):
-    /// retires the pending line if this write left it, and every line of the
-    /// write but its last, which becomes the pending one.
+    /// moves its lines to the front of the hot-line window.
     #[inline(always)]
     fn stored(&mut self, off: usize, len: usize) {
         if self.store_flush == StoreFlush::AtCommit {
@@ -776,13 +817,38 @@ impl<'a> Tx<'a> {
         }
         let first = off / LINE;
         let last = (off + len - 1) / LINE;
-        if first != self.pending && self.pending != NO_LINE {
-            self.retire(self.pending);
+        for line in first..=last {
+            if self.hot[0] != line {
+                self.touch(line);
+            }
         }
-        for line in first..last {
-            self.retire(line);
+    }
+
+    /// Moves `line` to the front of the hot-line window; a line that drops
+    /// out of it is retired.
+    #[inline]
+    fn touch(&mut self, line: usize) {
+        let mut carry = line;
+        for slot in self.hot.iter_mut() {
+            let was = std::mem::replace(slot, carry);
+            if was == line {
+                return;
+            }
+            carry = was;
         }
-        self.pending = last;
+        if carry != NO_LINE {
+            self.retire(carry);
+        }
+    }
+
+    /// Retires every line of the hot-line window (at commit).
+    fn retire_hot(&mut self) {
+        let hot = std::mem::replace(&mut self.hot, [NO_LINE; HOT_LINES]);
+        for line in hot {
+            if line != NO_LINE {
+                self.retire(line);
+            }
+        }
     }
 
     /// A line of main done with for now (store-time flush): logs it and
@@ -839,7 +905,7 @@ impl<'a> Tx<'a> {
         if self.store_flush == StoreFlush::AtCommit {
             self.log_range(o, size_of::<T>());
         } else if !self.log.began {
-            // Logged (staged) when flushed, in `stored`.
+            // Logged when it leaves the hot-line window (`stored`, `retire`).
             self.begin();
         }
         // SAFETY: in bounds (checked); exclusive access under the write lock;
@@ -918,7 +984,9 @@ impl<'a> Tx<'a> {
     /// being written back stalls). It is not needed for correctness: until IDLE
     /// reaches PM the persisted state is COPYING (after a commit: recovery copies
     /// main, which is complete, to back) or MUTATING (after an abort: recovery
-    /// copies back, which was never touched, to main). The pool's drop persists it.
+    /// copies back, which was never touched, to main; after a transaction that
+    /// announced MUTATING and wrote nothing: main equals back, so the copy
+    /// changes nothing). The pool's drop persists it.
     fn store_idle(&mut self) {
         // SAFETY: the state word is in the header; we hold the write lock.
         unsafe {
@@ -934,6 +1002,7 @@ impl<'a> Tx<'a> {
     #[inline]
     fn finish(&mut self) -> bool {
         self.done = true;
+        self.log.last_wrote = self.log.began;
         if !self.log.began {
             if self.announced {
                 self.store_idle();
@@ -945,13 +1014,16 @@ impl<'a> Tx<'a> {
     }
 
     fn commit(&mut self) {
-        // The last line written joins the log before it is drained.
-        if self.pending != NO_LINE {
-            self.retire(self.pending);
-            self.pending = NO_LINE;
-        }
+        // The hot lines join the log before it is drained.
+        self.retire_hot();
+        self.log.last_wrote = self.log.began;
         let early = self.store_flush != StoreFlush::AtCommit;
-        if early && self.log.began && self.log.entries.is_empty() && !self.log.overflow {
+        let listed = early
+            || matches!(
+                self.backend.strategy(),
+                FlushStrategy::Eadr | FlushStrategy::None
+            );
+        if listed && self.log.began && self.log.entries.is_empty() && !self.log.overflow {
             // Every logged line is still in the raw list (it never filled):
             // copy those lines to back as listed, without deduplicating them
             // (a line listed twice is copied twice).
@@ -1024,8 +1096,8 @@ impl<'a> Tx<'a> {
         be.fence();
     }
 
-    /// Commit with a store-time flush when the log is the raw line list
-    /// (plus the ranges written through slices, flushed here).
+    /// Commit when the log is the raw line list, with a store-time flush (the
+    /// ranges written through slices are flushed here) or nothing to flush.
     fn commit_raw(&mut self) {
         let be = self.backend;
         let (m, bk) = (HEADER_LEN, HEADER_LEN + self.main_len);
@@ -1050,10 +1122,10 @@ impl<'a> Tx<'a> {
         } else {
             &self.log.entries
         };
-        // With a store-time flush the last line written is not logged yet.
-        let pending = (self.pending != NO_LINE).then(|| (self.pending, self.pending + 1));
-        self.pending = NO_LINE;
-        for &(a, b) in ranges.iter().chain(pending.as_ref()) {
+        // With a store-time flush the hot lines are not logged yet.
+        let hot = std::mem::replace(&mut self.hot, [NO_LINE; HOT_LINES]);
+        let hot = hot.iter().filter(|l| **l != NO_LINE).map(|&l| (l, l + 1));
+        for (a, b) in ranges.iter().copied().chain(hot) {
             let (off, end) = (a * LINE, (b * LINE).min(self.main_len));
             // SAFETY: in bounds of main and back, which do not overlap.
             unsafe {

@@ -216,9 +216,37 @@ fn open(image: &[u8]) -> (Pool<SimPm>, u64) {
 
 fn with_log(mut pool: Pool<SimPm>, plan: &TxPlan) -> Pool<SimPm> {
     if plan.tiny_log {
-        pool.set_log_limits(4, 256);
+        pool.set_log_limits(4, 256, 8);
     }
     pool
+}
+
+/// The transaction before the current one: the image before it, its plan and
+/// the live blocks before it.
+#[derive(Clone)]
+struct Prev {
+    base: Vec<u8>,
+    plan: TxPlan,
+    live: Vec<u64>,
+}
+
+/// Opens the pool the transaction `plan` runs in: the image `base`, or
+/// (`warm`) the image before the previous transaction with that transaction
+/// run first in the same pool, so that `plan` starts from a used log and a
+/// state word whose IDLE has not reached PM yet. Returns the pool and its
+/// fence count at the start of `plan`.
+fn start(base: &[u8], warm: Option<&Prev>, plan: &TxPlan) -> (Pool<SimPm>, u64) {
+    let pool = match warm {
+        None => with_log(open(base).0, plan),
+        Some(w) => {
+            let pool = with_log(open(&w.base).0, plan);
+            let mut l = w.live.clone();
+            execute(&pool, &w.plan, &mut l);
+            pool
+        }
+    };
+    let f = pool.backend().fences();
+    (pool, f)
 }
 
 /// Runs `txs` transactions; returns the number of crash images checked.
@@ -242,11 +270,14 @@ fn suite(txs: usize, seed: u64) -> u64 {
     let mut live: Vec<u64> = Vec::new();
     let mut images = 0u64;
     let (mut commits, mut aborts) = (0, 0);
+    let mut prev: Option<Prev> = None;
     for t in 0..txs {
         let p = plan(&mut rng);
+        // Every other transaction runs warm (after the previous one, in the
+        // same pool).
+        let warm = prev.as_ref().filter(|_| t % 2 == 1);
         // Reference run.
-        let (pool, f0) = open(&base);
-        let pool = with_log(pool, &p);
+        let (pool, f0) = start(&base, warm, &p);
         let mut after_live = live.clone();
         let committed = execute(&pool, &p, &mut after_live);
         let fences = pool.backend().fences() - f0;
@@ -271,8 +302,7 @@ fn suite(txs: usize, seed: u64) -> u64 {
         }
         for k in 1..=fences + 1 {
             for ev in evictions {
-                let (pool, _) = open(&base);
-                let pool = with_log(pool, &p);
+                let (pool, _) = start(&base, warm, &p);
                 pool.backend().set_eviction(ev);
                 if k <= fences {
                     pool.backend().crash_at_fence(k);
@@ -316,8 +346,11 @@ fn suite(txs: usize, seed: u64) -> u64 {
                 images += 1;
             }
         }
-        base = next_base;
-        live = after_live;
+        prev = Some(Prev {
+            base: std::mem::replace(&mut base, next_base),
+            plan: p,
+            live: std::mem::replace(&mut live, after_live),
+        });
     }
     println!(
         "crash-consistency: {txs} transactions ({commits} committed, {aborts} aborted), {images} crash images checked"

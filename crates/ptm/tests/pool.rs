@@ -52,38 +52,71 @@ fn committed_writes_survive_reopen() {
     assert_eq!(inspect_file(&p).unwrap().main_len, 1 << 20);
 }
 
+/// An error or a panic in the closure rolls back, whichever way lines were
+/// flushed: at commit (none) or during the transaction (clwb, clflushopt:
+/// the typed writes' lines are then partly flushed already, partly still in
+/// the window of recently written lines). Back equals main afterwards.
 #[test]
 fn an_error_in_the_closure_rolls_back() {
-    let pool = mem_pool(64 << 10);
-    let a = pool
-        .write(|tx| {
-            let a = tx.alloc(64)?;
-            tx.write(a, &7u64)?;
-            tx.set_root(0, a)?;
-            Ok::<_, PtmError>(a)
-        })
+    let main = 64usize << 10;
+    for strategy in [
+        FlushStrategy::None,
+        FlushStrategy::Clwb,
+        FlushStrategy::ClflushOpt,
+    ] {
+        if !strategy.supported() {
+            continue;
+        }
+        let pool = Pool::format(
+            MemBackend::new(4096 + 2 * main + 8192, strategy),
+            PoolSize {
+                main: main as u64,
+                raw: 8192,
+            },
+        )
         .unwrap();
-    let before = pool.read(|v| v.main().to_vec());
-    let r: Result<(), PtmError> = pool.write(|tx| {
-        tx.write(a, &99u64)?;
-        let b = tx.alloc(1000)?;
-        tx.set_root(1, b)?;
-        tx.bytes_mut(20_000, 30_000)?.fill(0xAB);
-        Err(PtmError::BadRoot { index: 0, count: 0 })
-    });
-    assert!(r.is_err());
-    assert_eq!(pool.read(|v| v.main().to_vec()), before);
-    // And a panic rolls back too.
-    let pr = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let _ = pool.write(|tx| {
-            tx.write(a, &5u64)?;
-            panic!("boom");
-            #[allow(unreachable_code)]
-            Ok::<_, PtmError>(())
+        let a = pool
+            .write(|tx| {
+                let a = tx.alloc(64)?;
+                tx.write(a, &7u64)?;
+                tx.set_root(0, a)?;
+                Ok::<_, PtmError>(a)
+            })
+            .unwrap();
+        let before = pool.read(|v| v.main().to_vec());
+        let r: Result<(), PtmError> = pool.write(|tx| {
+            tx.write(a, &99u64)?;
+            let b = tx.alloc(1000)?;
+            tx.set_root(1, b)?;
+            // Typed writes over more lines than the window holds.
+            for i in 0..40u64 {
+                tx.write(b + 64 * (i % 15) + 3, &i)?;
+            }
+            tx.bytes_mut(20_000, 30_000)?.fill(0xAB);
+            Err(PtmError::BadRoot { index: 0, count: 0 })
         });
-    }));
-    assert!(pr.is_err());
-    assert_eq!(pool.read(|v| v.main().to_vec()), before);
+        assert!(r.is_err());
+        assert_eq!(pool.read(|v| v.main().to_vec()), before, "{strategy}");
+        // And a panic rolls back too (here after typed writes to two lines
+        // only, both still in the window when it unwinds).
+        let pr = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = pool.write(|tx| {
+                for i in 0..20u64 {
+                    tx.write(a + 8 * (i % 8) + 8192 * (i % 2), &i)?;
+                }
+                panic!("boom");
+                #[allow(unreachable_code)]
+                Ok::<_, PtmError>(())
+            });
+        }));
+        assert!(pr.is_err());
+        assert_eq!(pool.read(|v| v.main().to_vec()), before, "{strategy}");
+        let b = pool.into_backend();
+        assert!(
+            b.bytes()[4096..4096 + main] == b.bytes()[4096 + main..4096 + 2 * main],
+            "{strategy}: back differs from main after the roll-backs"
+        );
+    }
 }
 
 #[test]
