@@ -56,35 +56,23 @@ fn setup_with(e: &Env, ev: TsmEvidence, measurement: &str) -> Vec<String> {
         evidence: Evidence::Tsm(ev),
     };
     std::fs::write(e.path("evidence.bin"), attested.to_bytes()).unwrap();
-    e.ok(&["owner", "keygen", "--out", &e.p("owner.key")]);
-    [
-        "owner",
-        "provision",
-        "--evidence",
-        &e.p("evidence.bin"),
-        "--nonce",
-        &"ab".repeat(32),
-        "--expect-measurement",
-        measurement,
-        "--key",
-        &e.p("owner.key"),
-        "--out",
-        &e.p("keys.bundle"),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    e.keygen("owner.key");
+    e.provision_args("evidence.bin", &"ab".repeat(32), measurement, "keys.bundle")
+}
+
+/// Runs the provision arguments `base` with `extra`, which must fail
+/// cleanly; returns stderr.
+fn fails_with(e: &Env, base: &[String], extra: &[&str]) -> String {
+    let mut a = base.to_vec();
+    a.extend(extra.iter().map(|s| s.to_string()));
+    e.fail(&a)
 }
 
 #[test]
 fn provision_verifies_snp_evidence_with_the_owners_vcek() {
     let e = Env::new();
     let base = setup(&e);
-    let with = |extra: &[&str]| {
-        let mut a = base.clone();
-        a.extend(extra.iter().map(|s| s.to_string()));
-        e.fail(&a)
-    };
+    let with = |extra: &[&str]| fails_with(&e, &base, extra);
     // No certificate in the report's auxblob and none given.
     let err = with(&[]);
     assert!(err.contains("no VCEK certificate"), "{err}");
@@ -151,11 +139,7 @@ fn provision_verifies_tdx_evidence_with_the_owners_collateral() {
         auxblob: Vec::new(),
     };
     let base = setup_with(&e, ev, &measurement);
-    let with = |extra: &[&str]| {
-        let mut a = base.clone();
-        a.extend(extra.iter().map(|s| s.to_string()));
-        e.fail(&a)
-    };
+    let with = |extra: &[&str]| fails_with(&e, &base, extra);
     let err = with(&[]);
     assert!(err.contains("collateral"), "{err}");
     // Within the collateral's validity (an hour after its TCB info was
