@@ -31,12 +31,13 @@ pub trait PmBackend: Send + Sync {
     fn strategy(&self) -> FlushStrategy;
     /// When a transaction writes back the lines it stores (see [`StoreFlush`]).
     /// The default: during the transaction through [`flush`](PmBackend::flush)
-    /// for a cache-line strategy, else at commit.
+    /// for a cache-line strategy, never for eadr and none, at commit for
+    /// msync.
     fn store_flush(&self) -> StoreFlush {
-        if self.strategy().is_cache_line() {
-            StoreFlush::Call
-        } else {
-            StoreFlush::AtCommit
+        match self.strategy() {
+            s if s.is_cache_line() => StoreFlush::Call,
+            FlushStrategy::Eadr | FlushStrategy::None => StoreFlush::Never,
+            _ => StoreFlush::AtCommit,
         }
     }
     /// [`flush`](PmBackend::flush)es each range of whole lines `[a, b)` (line
@@ -116,9 +117,11 @@ pub(crate) fn copy_lines_one_by_one<B: PmBackend + ?Sized>(
 /// at commit and waiting for all of them at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StoreFlush {
-    /// All at commit (msync, which syncs pages; eadr and none, which flush
-    /// nothing).
+    /// All at commit, deduplicated first (msync, which syncs whole pages).
     AtCommit,
+    /// Never: the caches are persistent (eadr) or nothing is (none). Lines
+    /// are logged as for `Inline`, without a flush.
+    Never,
     /// During the transaction (when a line leaves the window of recently
     /// written lines), by the pool itself with this strategy's cache-line
     /// instruction on the back-end's memory: the back-end promises that its
@@ -134,10 +137,12 @@ pub enum StoreFlush {
 /// [`StoreFlush`] for a back-end whose flush is the strategy's instruction on
 /// plain mapped memory.
 pub(crate) fn inline_store_flush(strategy: FlushStrategy) -> StoreFlush {
-    if strategy.is_cache_line() {
-        StoreFlush::Inline(strategy)
-    } else {
-        StoreFlush::AtCommit
+    match strategy {
+        FlushStrategy::Clwb | FlushStrategy::ClflushOpt | FlushStrategy::Clflush => {
+            StoreFlush::Inline(strategy)
+        }
+        FlushStrategy::Eadr | FlushStrategy::None => StoreFlush::Never,
+        FlushStrategy::Msync => StoreFlush::AtCommit,
     }
 }
 

@@ -21,8 +21,9 @@
 //! little outstanding, while a transaction going back and forth between a few
 //! lines does not flush them again and again. Lines written through mutable
 //! slices are logged at once and flushed at commit (the pool cannot see when
-//! those stores happen). With msync, eadr and none every write is logged at
-//! once and nothing is flushed before commit.
+//! those stores happen). With eadr and none the same window logs the lines,
+//! with no flush; with msync every write is logged at once and flushed at
+//! commit.
 //!
 //! The log is a plain list of lines (a line may appear twice) that commit
 //! copies to back as listed, unless the list grows past `RAW_LINES` or a
@@ -556,7 +557,7 @@ impl<B: PmBackend> Pool<B> {
             announced: false,
             _not_send: PhantomData,
         };
-        if tx.store_flush != StoreFlush::AtCommit && tx.log.last_wrote {
+        if matches!(tx.store_flush, StoreFlush::Inline(_) | StoreFlush::Call) && tx.log.last_wrote {
             tx.announce();
         }
         match f(&mut tx) {
@@ -804,7 +805,7 @@ impl<'a> Tx<'a> {
                 crate::flush::flush_line(s, self.base.add(HEADER_LEN + line * LINE))
             },
             StoreFlush::Call => self.backend.flush(HEADER_LEN + line * LINE, LINE),
-            StoreFlush::AtCommit => {}
+            StoreFlush::AtCommit | StoreFlush::Never => {}
         }
     }
 
@@ -817,10 +818,20 @@ impl<'a> Tx<'a> {
         }
         let first = off / LINE;
         let last = (off + len - 1) / LINE;
-        for line in first..=last {
-            if self.hot[0] != line {
-                self.touch(line);
+        if first == last {
+            // The common cases first: the same line again, or the line before.
+            if self.hot[0] == first {
+                return;
             }
+            if self.hot[1] == first {
+                self.hot.swap(0, 1);
+                return;
+            }
+            self.touch(first);
+            return;
+        }
+        for line in first..=last {
+            self.touch(line);
         }
     }
 
@@ -1018,12 +1029,7 @@ impl<'a> Tx<'a> {
         self.retire_hot();
         self.log.last_wrote = self.log.began;
         let early = self.store_flush != StoreFlush::AtCommit;
-        let listed = early
-            || matches!(
-                self.backend.strategy(),
-                FlushStrategy::Eadr | FlushStrategy::None
-            );
-        if listed && self.log.began && self.log.entries.is_empty() && !self.log.overflow {
+        if early && self.log.began && self.log.entries.is_empty() && !self.log.overflow {
             // Every logged line is still in the raw list (it never filled):
             // copy those lines to back as listed, without deduplicating them
             // (a line listed twice is copied twice).
@@ -1097,7 +1103,7 @@ impl<'a> Tx<'a> {
     }
 
     /// Commit when the log is the raw line list, with a store-time flush (the
-    /// ranges written through slices are flushed here) or nothing to flush.
+    /// ranges written through slices are flushed here) or none needed.
     fn commit_raw(&mut self) {
         let be = self.backend;
         let (m, bk) = (HEADER_LEN, HEADER_LEN + self.main_len);
