@@ -10,6 +10,9 @@
 //! - `push N`: N typed u64 writes appending to an array, each followed by a
 //!   write of the array's length field (two lines in turn);
 //! - `ping-pong N`: N pairs of writes alternating between two lines;
+//! - `rotate3 N`: N writes going round three lines;
+//! - `list push N`: N pushes onto a linked list: a node, the head pointer and
+//!   the element count (three lines per push);
 //! - `scatter N`: N typed writes to random lines of a 2 MiB array;
 //! - `slice 64K`: one 64 KiB write through a mutable slice;
 //! - `one write`: a transaction of a single u64 write;
@@ -88,6 +91,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             });
             put(format!("ping-pong {n}"), d);
         }
+        for n in [1024u64, 8192] {
+            let d = time(budget, || {
+                pool.write(|tx| {
+                    for i in 0..n {
+                        tx.write(a + 4096 * (i % 3) + 8 * (i % 8), &i)?;
+                    }
+                    Ok::<_, PtmError>(())
+                })
+                .expect("rotate3");
+            });
+            put(format!("rotate3 {n}"), d);
+        }
+        let d = time(budget, || {
+            pool.write(|tx| {
+                let (head, count) = (a, a + 4096);
+                let mut h: u64 = tx.read(head)?;
+                for i in 0..1024u64 {
+                    let node = a + 8192 + 16 * i;
+                    tx.write(node, &[i, h])?;
+                    h = node;
+                    tx.write(head, &h)?;
+                    tx.write(count, &(i + 1))?;
+                }
+                Ok::<_, PtmError>(())
+            })
+            .expect("list push");
+        });
+        put("list push 1024".into(), d);
         let mut x = 0x2545_F491_4F6C_DD1Du64;
         for n in [16u64, 1024] {
             let d = time(budget, || {

@@ -1,16 +1,21 @@
 //! The crash-consistency suite on the simulated PM.
 //!
 //! Random transactions (1..64 operations: writes of random sizes through
-//! slices, typed writes (single, unaligned, and runs into one line), allocations,
-//! frees, root updates; some aborted) run on a pool over [`SimPm`]. Each
-//! transaction is first run once without a crash to learn the state before and
-//! after and the number of fences F; then it is re-run from the same image and
+//! slices, typed writes (single, unaligned, several lines wide, runs into one
+//! line, going round three to five lines), allocations, frees, root updates;
+//! some aborted, some only reading) run on a pool over [`SimPm`]. Each
+//! transaction is first run once without a crash to learn the state before
+//! and after and the number of fences F; then it is re-run the same way and
 //! crashed at every fence 1..=F and after it returned, under several eviction
-//! choices. Every crash image is recovered and must hold exactly the state
+//! choices. Every other transaction runs "warm": its pool is opened at the
+//! image before the previous transaction, which runs first, so the
+//! transaction starts with a used log and an IDLE state word not yet
+//! persisted (and, after a transaction that only read, without announcing
+//! MUTATING early). Every crash image is recovered and must hold exactly the state
 //! before or the state after (before when crashed at the first fence, after
 //! when crashed once `write` returned), with a consistent heap.
 //!
-//! `PTM_CRASH_TXS` sets the number of transactions (default 600, about 12,000
+//! `PTM_CRASH_TXS` sets the number of transactions (default 700, about 12,000
 //! images); the ignored test runs 6,000 (over 100,000 images).
 
 use ptm::{Eviction, PmBackend, Pool, PoolSize, PtmError, SimPm};
@@ -51,6 +56,19 @@ enum Op {
         at: u64,
         val: u64,
     },
+    /// A typed write of 200 bytes (four or five lines).
+    PutWide {
+        block: u64,
+        at: u64,
+        val: u64,
+    },
+    /// `n` typed u64 writes going round `k` lines of a block.
+    Rotate {
+        block: u64,
+        k: u64,
+        n: u64,
+        val: u64,
+    },
     /// A run of `n` typed u32 writes at consecutive offsets.
     PutRun {
         block: u64,
@@ -75,12 +93,14 @@ struct TxPlan {
     ops: Vec<Op>,
     abort: bool,
     tiny_log: bool,
+    /// The transaction only reads.
+    read_only: bool,
 }
 
 fn plan(rng: &mut Rng) -> TxPlan {
     let n = 1 + rng.below(64) as usize;
     let ops = (0..n)
-        .map(|_| match rng.below(12) {
+        .map(|_| match rng.below(14) {
             0..=4 => {
                 let max = if rng.below(4) == 0 { 300 } else { 16 };
                 Op::Write {
@@ -109,6 +129,20 @@ fn plan(rng: &mut Rng) -> TxPlan {
                 n: 1 + rng.below(40),
                 val: rng.next() as u32,
             },
+            12 => Op::PutWide {
+                block: rng.next(),
+                at: rng.next(),
+                val: rng.next(),
+            },
+            13 => {
+                let max = if rng.below(3) == 0 { 400 } else { 30 };
+                Op::Rotate {
+                    block: rng.next(),
+                    k: 3 + rng.below(3),
+                    n: 1 + rng.below(max),
+                    val: rng.next(),
+                }
+            }
             _ => Op::Root {
                 slot: rng.below(64) as usize,
                 block: rng.next(),
@@ -119,6 +153,7 @@ fn plan(rng: &mut Rng) -> TxPlan {
         ops,
         abort: rng.below(10) == 0,
         tiny_log: rng.below(4) == 0,
+        read_only: rng.below(8) == 0,
     }
 }
 
@@ -126,6 +161,10 @@ fn plan(rng: &mut Rng) -> TxPlan {
 fn execute<B: PmBackend>(pool: &Pool<B>, plan: &TxPlan, live: &mut Vec<u64>) -> bool {
     let mut l = live.clone();
     let r = pool.write(|tx| {
+        if plan.read_only {
+            let _: u64 = tx.read(0)?;
+            return Ok(());
+        }
         for op in &plan.ops {
             match *op {
                 Op::Write {
@@ -147,6 +186,22 @@ fn execute<B: PmBackend>(pool: &Pool<B>, plan: &TxPlan, live: &mut Vec<u64>) -> 
                         tx.write(b + at % (size - 7), &val)?;
                     } else {
                         tx.write(b + at % size, &(val as u8))?;
+                    }
+                }
+                Op::PutWide { block, at, val } if !l.is_empty() => {
+                    let b = l[(block % l.len() as u64) as usize];
+                    let size = tx.alloc_len(b)?;
+                    if size >= 200 {
+                        tx.write(b + at % (size - 199), &[val; 25])?;
+                    }
+                }
+                Op::Rotate { block, k, n, val } if !l.is_empty() => {
+                    let b = l[(block % l.len() as u64) as usize];
+                    let size = tx.alloc_len(b)?;
+                    if size >= 64 * k + 8 {
+                        for i in 0..n {
+                            tx.write(b + 64 * (i % k) + (i % 8), &val.wrapping_add(i))?;
+                        }
                     }
                 }
                 Op::PutRun { block, at, n, val } if !l.is_empty() => {
@@ -364,9 +419,9 @@ fn every_crash_image_recovers_to_before_or_after() {
     let txs = std::env::var("PTM_CRASH_TXS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(600);
+        .unwrap_or(700);
     let images = suite(txs, 0xC0FFEE);
-    if txs >= 600 {
+    if txs >= 700 {
         assert!(images >= 10_000, "only {images} images");
     }
 }

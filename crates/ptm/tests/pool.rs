@@ -52,14 +52,17 @@ fn committed_writes_survive_reopen() {
     assert_eq!(inspect_file(&p).unwrap().main_len, 1 << 20);
 }
 
-/// An error or a panic in the closure rolls back, whichever way lines were
-/// flushed: at commit (none) or during the transaction (clwb, clflushopt:
-/// the typed writes' lines are then partly flushed already, partly still in
-/// the window of recently written lines). Back equals main afterwards.
+/// An error or a panic in the closure rolls back, whichever way lines are
+/// logged and flushed: every write logged at once and flushed at commit
+/// (msync, which plain memory runs without syncing), logged through the window
+/// of recent lines without flushing (none), or flushed during the transaction
+/// (clwb, clflushopt: the typed writes' lines are then partly flushed
+/// already, partly still in the window). Back equals main afterwards.
 #[test]
 fn an_error_in_the_closure_rolls_back() {
     let main = 64usize << 10;
     for strategy in [
+        FlushStrategy::Msync,
         FlushStrategy::None,
         FlushStrategy::Clwb,
         FlushStrategy::ClflushOpt,
@@ -92,6 +95,8 @@ fn an_error_in_the_closure_rolls_back() {
             for i in 0..40u64 {
                 tx.write(b + 64 * (i % 15) + 3, &i)?;
             }
+            // A typed write over several lines.
+            tx.write(b + 100, &[5u64; 32])?;
             tx.bytes_mut(20_000, 30_000)?.fill(0xAB);
             Err(PtmError::BadRoot { index: 0, count: 0 })
         });
@@ -404,6 +409,7 @@ fn back_equals_main_after_commits_with_every_strategy() {
         FlushStrategy::Clflush,
         FlushStrategy::Eadr,
         FlushStrategy::None,
+        FlushStrategy::Msync,
     ] {
         if !strategy.supported() {
             continue;
@@ -432,6 +438,13 @@ fn back_equals_main_after_commits_with_every_strategy() {
                 for i in 0..20u64 {
                     tx.write(a + 4096 + 4 * i, &(round as u32 + i as u32))?;
                 }
+                // Going round three and five lines.
+                for i in 0..60u64 {
+                    tx.write(a + 8192 + 4096 * (i % 3), &i)?;
+                    tx.write(a + 65536 + 4096 * (i % 5) + 8, &(i * round))?;
+                }
+                // A typed write over several lines.
+                tx.write(a + 200_000 + round * 3, &[round; 25])?;
                 tx.bytes_mut(a + (round * 977) % (800 << 10), 300)?
                     .fill(round as u8);
                 Ok::<_, PtmError>(())
