@@ -12,6 +12,11 @@
 //!
 //! Lines are persisted whole (64 bytes), so an aligned 8-byte store is atomic.
 //!
+//! [`SimPm::with_eadr`] simulates a platform whose caches are persistent
+//! (eADR): every store is persistent once made, so a crash image is the cache
+//! as it was at the crash, and the back-end reports the `eadr` strategy (the
+//! pool then issues no line flushes).
+//!
 //! Crash-testing a transaction at every fence:
 //!
 //! ```
@@ -73,6 +78,8 @@ struct SimState {
     crash_image: Option<Vec<u8>>,
     eviction: Eviction,
     rng: u64,
+    /// Persistent caches: the persisted image is the cache.
+    eadr: bool,
 }
 
 impl SimState {
@@ -113,6 +120,7 @@ impl SimPm {
                 crash_image: None,
                 eviction: Eviction::None,
                 rng: 0,
+                eadr: false,
             }),
         }
     }
@@ -124,6 +132,13 @@ impl SimPm {
         sim.cache.as_mut_slice().copy_from_slice(image);
         sim.lock().persisted.copy_from_slice(image);
         sim
+    }
+
+    /// The same simulated PM with persistent caches (eADR): see the module
+    /// documentation. Set it before a pool is opened over it.
+    pub fn with_eadr(self) -> Self {
+        self.lock().eadr = true;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, SimState> {
@@ -171,10 +186,15 @@ impl SimPm {
     }
 
     /// What PM holds: the frozen crash image after a crash, else the lines
-    /// persisted so far (as if the power went off now with nothing evicted).
+    /// persisted so far (as if the power went off now with nothing evicted;
+    /// with eADR, the cache).
     pub fn persisted_image(&self) -> Vec<u8> {
         let s = self.lock();
-        s.crash_image.clone().unwrap_or_else(|| s.persisted.clone())
+        match &s.crash_image {
+            Some(img) => img.clone(),
+            None if s.eadr => self.cache_image(),
+            None => s.persisted.clone(),
+        }
     }
 
     /// The volatile view (what the program sees).
@@ -206,6 +226,11 @@ impl SimPm {
     }
 
     fn freeze(&self, s: &mut SimState) {
+        if s.eadr {
+            s.pending.clear();
+            s.crash_image = Some(self.cache_image());
+            return;
+        }
         let mut img = s.persisted.clone();
         let pending = std::mem::take(&mut s.pending);
         for (line, data) in &pending {
@@ -253,6 +278,11 @@ impl PmBackend for SimPm {
             self.freeze(&mut s);
             return;
         }
+        if s.eadr {
+            // Everything stored is persistent already.
+            s.pending.clear();
+            return;
+        }
         let pending = std::mem::take(&mut s.pending);
         for (line, data) in &pending {
             let off = line * LINE;
@@ -266,7 +296,11 @@ impl PmBackend for SimPm {
         }
     }
     fn strategy(&self) -> FlushStrategy {
-        FlushStrategy::Clwb
+        if self.lock().eadr {
+            FlushStrategy::Eadr
+        } else {
+            FlushStrategy::Clwb
+        }
     }
     fn name(&self) -> &Path {
         Path::new("<simulated PM>")

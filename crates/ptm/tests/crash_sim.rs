@@ -263,8 +263,10 @@ fn main_of(image: &[u8]) -> &[u8] {
     &image[4096..4096 + MAIN as usize]
 }
 
-fn open(image: &[u8]) -> (Pool<SimPm>, u64) {
-    let pool = Pool::from_backend(SimPm::from_image(image)).expect("a clean image opens");
+fn open(image: &[u8], eadr: bool) -> (Pool<SimPm>, u64) {
+    let sim = SimPm::from_image(image);
+    let sim = if eadr { sim.with_eadr() } else { sim };
+    let pool = Pool::from_backend(sim).expect("a clean image opens");
     let f = pool.backend().fences();
     (pool, f)
 }
@@ -290,11 +292,11 @@ struct Prev {
 /// run first in the same pool, so that `plan` starts from a used log and a
 /// state word whose IDLE has not reached PM yet. Returns the pool and its
 /// fence count at the start of `plan`.
-fn start(base: &[u8], warm: Option<&Prev>, plan: &TxPlan) -> (Pool<SimPm>, u64) {
+fn start(base: &[u8], warm: Option<&Prev>, plan: &TxPlan, eadr: bool) -> (Pool<SimPm>, u64) {
     let pool = match warm {
-        None => with_log(open(base).0, plan),
+        None => with_log(open(base, eadr).0, plan),
         Some(w) => {
-            let pool = with_log(open(&w.base).0, plan);
+            let pool = with_log(open(&w.base, eadr).0, plan);
             let mut l = w.live.clone();
             execute(&pool, &w.plan, &mut l);
             pool
@@ -304,10 +306,12 @@ fn start(base: &[u8], warm: Option<&Prev>, plan: &TxPlan) -> (Pool<SimPm>, u64) 
     (pool, f)
 }
 
-/// Runs `txs` transactions; returns the number of crash images checked.
-fn suite(txs: usize, seed: u64) -> u64 {
+/// Runs `txs` transactions; returns the number of crash images checked. With
+/// `eadr` the simulated caches are persistent (every store persists at once;
+/// the pool flushes no lines), so eviction choices make no difference.
+fn suite(txs: usize, seed: u64, eadr: bool) -> u64 {
     let mut rng = Rng(seed);
-    let evictions = [
+    let all_evictions = [
         Eviction::None,
         Eviction::All,
         Eviction::Random {
@@ -319,6 +323,11 @@ fn suite(txs: usize, seed: u64) -> u64 {
             percent: 10,
         },
     ];
+    let evictions = if eadr {
+        &all_evictions[..1]
+    } else {
+        &all_evictions[..]
+    };
     let sim = SimPm::new(4096 + 2 * MAIN as usize);
     let pool = Pool::format(sim, PoolSize::main(MAIN)).unwrap();
     let mut base = pool.into_backend().persisted_image();
@@ -332,7 +341,7 @@ fn suite(txs: usize, seed: u64) -> u64 {
         // same pool).
         let warm = prev.as_ref().filter(|_| t % 2 == 1);
         // Reference run.
-        let (pool, f0) = start(&base, warm, &p);
+        let (pool, f0) = start(&base, warm, &p, eadr);
         let mut after_live = live.clone();
         let committed = execute(&pool, &p, &mut after_live);
         let fences = pool.backend().fences() - f0;
@@ -356,8 +365,8 @@ fn suite(txs: usize, seed: u64) -> u64 {
             );
         }
         for k in 1..=fences + 1 {
-            for ev in evictions {
-                let (pool, _) = start(&base, warm, &p);
+            for &ev in evictions {
+                let (pool, _) = start(&base, warm, &p, eadr);
                 pool.backend().set_eviction(ev);
                 if k <= fences {
                     pool.backend().crash_at_fence(k);
@@ -408,7 +417,8 @@ fn suite(txs: usize, seed: u64) -> u64 {
         });
     }
     println!(
-        "crash-consistency: {txs} transactions ({commits} committed, {aborts} aborted), {images} crash images checked"
+        "crash-consistency{}: {txs} transactions ({commits} committed, {aborts} aborted), {images} crash images checked",
+        if eadr { " (eADR)" } else { "" }
     );
     assert!(commits > 0 && aborts > 0);
     images
@@ -420,16 +430,24 @@ fn every_crash_image_recovers_to_before_or_after() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(700);
-    let images = suite(txs, 0xC0FFEE);
+    let images = suite(txs, 0xC0FFEE, false);
     if txs >= 700 {
         assert!(images >= 10_000, "only {images} images");
     }
 }
 
+/// The same with persistent caches (eADR): the pool logs lines without
+/// flushing them, and a crash keeps every store made before it.
+#[test]
+fn eadr_crash_images_recover_to_before_or_after() {
+    let images = suite(400, 0xEAD2, true);
+    assert!(images >= 1_000, "only {images} images");
+}
+
 #[test]
 #[ignore = "long run: over 100,000 crash images"]
 fn long_crash_suite() {
-    let images = suite(6000, 0xBADC0DE);
+    let images = suite(6000, 0xBADC0DE, false);
     assert!(images >= 100_000, "only {images} images");
 }
 
