@@ -10,7 +10,8 @@
 //! - `push N`: N typed u64 writes appending to an array, each followed by a
 //!   write of the array's length field (two lines in turn);
 //! - `ping-pong N`: N pairs of writes alternating between two lines;
-//! - `rotate3 N`: N writes going round three lines;
+//! - `rotate3 N`, `rotate5 N`: N writes going round three (five) lines; five
+//!   is more than the pool's window of recent lines holds;
 //! - `list push N`: N pushes onto a linked list: a node, the head pointer and
 //!   the element count (three lines per push);
 //! - `scatter N`: N typed writes to random lines of a 2 MiB array;
@@ -91,17 +92,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             });
             put(format!("ping-pong {n}"), d);
         }
-        for n in [1024u64, 8192] {
+        for (k, n) in [(3u64, 1024u64), (3, 8192), (5, 1024)] {
             let d = time(budget, || {
                 pool.write(|tx| {
                     for i in 0..n {
-                        tx.write(a + 4096 * (i % 3) + 8 * (i % 8), &i)?;
+                        tx.write(a + 4096 * (i % k) + 8 * (i % 8), &i)?;
                     }
                     Ok::<_, PtmError>(())
                 })
-                .expect("rotate3");
+                .expect("rotate");
             });
-            put(format!("rotate3 {n}"), d);
+            put(format!("rotate{k} {n}"), d);
         }
         let d = time(budget, || {
             pool.write(|tx| {

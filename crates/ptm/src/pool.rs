@@ -19,9 +19,8 @@
 //! are kept in a small window of recently written lines, and a line is logged
 //! and flushed when it drops out of that window (or at commit), so the
 //! write-backs overlap the transaction's work and the fence of step 2 finds
-//! little outstanding, while a transaction going back and forth among a few
-//! lines does not flush them again and again (a line retired a second time
-//! is flushed once more at commit instead). Lines written through mutable
+//! little outstanding, while a transaction going back and forth among up to
+//! four lines does not flush them again and again. Lines written through mutable
 //! slices are logged at once and flushed at commit (the pool cannot see when
 //! those stores happen). With eadr and none the same window logs the lines,
 //! with no flush; with msync every write is logged at once and flushed at
@@ -100,12 +99,6 @@ const COPY_CHUNK: usize = 256 * 1024;
 const RAW_LINES: usize = 1 << 14;
 /// Transactions logging at most this many bytes stage their lines at commit.
 const STAGE_MAX: usize = 1 << 20;
-/// Slots of the table of lines retired by the current transaction (direct
-/// mapped by line number), which spots a line retired again.
-const RECENT: usize = 128;
-/// Lines retired again that commit flushes one by one; past this many it
-/// flushes every logged line.
-const REFLUSH_MAX: usize = 64;
 
 /// The volatile redo log: ranges of lines of main written by the transaction.
 struct Log {
@@ -138,18 +131,6 @@ struct Log {
     /// With a store-time flush: line ranges written through mutable slices
     /// (the pool cannot see when those stores happen), flushed at commit.
     unflushed: Vec<(usize, usize)>,
-    /// Lines retired in this transaction (`(line, epoch)`, at a slot hashed
-    /// from the line; a slot of an older epoch is empty): a line found here
-    /// is logged already, and was flushed when first retired. A line whose
-    /// slot was taken by another is simply retired again (logged twice,
-    /// flushed again): correct, only slower.
-    recent: Vec<(usize, u64)>,
-    /// The transaction's number, tagging `recent`.
-    epoch: u64,
-    /// Lines retired again (written after their flush), flushed at commit.
-    reflush: Vec<usize>,
-    /// More than `REFLUSH_MAX` of them: commit flushes every logged line.
-    reflush_all: bool,
 }
 
 impl Log {
@@ -169,10 +150,6 @@ impl Log {
             stage_max: STAGE_MAX,
             stage: Vec::new(),
             unflushed: Vec::new(),
-            recent: vec![(NO_LINE, 0); RECENT],
-            epoch: 1,
-            reflush: Vec::new(),
-            reflush_all: false,
         }
     }
 
@@ -289,9 +266,6 @@ impl Log {
         self.entries.clear();
         self.raw.clear();
         self.unflushed.clear();
-        self.reflush.clear();
-        self.reflush_all = false;
-        self.epoch += 1;
         self.lines = 0;
         self.began = false;
         self.overflow = false;
@@ -712,7 +686,9 @@ const NO_LINE: usize = usize::MAX;
 /// Lines a transaction's typed writes keep unflushed (most recently written
 /// first) before the store-time flush writes back the least recent one. Four
 /// cover the usual back-and-forth (an array and its length field; a list
-/// node, the head and a count) at a cost of 0-3% on random writes (SPS).
+/// node, the head and a count) at no measurable cost on random writes (SPS);
+/// a table spotting lines retired again (for longer rotations) cost 5-15%
+/// there and was left out.
 const HOT_LINES: usize = 4;
 
 /// A write transaction over main. Offsets are from the start of main.
@@ -895,31 +871,17 @@ impl<'a> Tx<'a> {
 
     /// A line of main done with for now (it left the window of recent lines,
     /// or the transaction commits): logged and flushed (with
-    /// `StoreFlush::Never`, only logged), unless this
-    /// transaction retired it before. Such a line is logged already and was
-    /// written again after its flush: the transaction goes back and forth
-    /// among several lines, and writing to a line being written back stalls,
-    /// so it is flushed once more at commit instead. (Logging here rather than
-    /// at every write keeps the log short; copying the line aside for back now
-    /// would cost more than reading it from main at commit: the copy's loads
-    /// would wait for the store just made to the same line.)
+    /// `StoreFlush::Never`, only logged). A transaction going round more
+    /// lines than the window holds retires a line each time it leaves the
+    /// window: correct (the line is flushed after each of its writes, and
+    /// listed once per retirement), but each write to a line just flushed
+    /// waits for that write-back. (Logging here rather than at every write
+    /// keeps the log short; copying the line aside for back now would cost
+    /// more than reading it from main at commit: the copy's loads would wait
+    /// for the store just made to the same line.)
     #[inline(always)]
     fn retire(&mut self, line: usize) {
-        let log = &mut *self.log;
-        // Fibonacci hashing: lines a power of two apart (fields of equal
-        // offset in pages or blocks) spread over the slots.
-        let h = (line as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - RECENT.trailing_zeros());
-        let slot = &mut log.recent[h as usize];
-        if *slot == (line, log.epoch) {
-            if log.reflush.len() < REFLUSH_MAX {
-                log.reflush.push(line);
-            } else {
-                log.reflush_all = true;
-            }
-            return;
-        }
-        *slot = (line, log.epoch);
-        log.line(line);
+        self.log.line(line);
         self.flush_main_line(line);
     }
 
@@ -1117,14 +1079,7 @@ impl<'a> Tx<'a> {
                 }
             }
         }
-        if early && !log.reflush_all {
-            for &line in &log.reflush {
-                be.flush(m + line * LINE, LINE);
-            }
-            be.flush_lines(m, &log.unflushed);
-        } else {
-            be.flush_lines(m, ranges);
-        }
+        be.flush_lines(m, if early { &log.unflushed } else { ranges });
         be.fence();
         Self::persist_copying(self.base, be);
         if staged {
@@ -1164,14 +1119,6 @@ impl<'a> Tx<'a> {
     fn commit_raw(&mut self) {
         let be = self.backend;
         let (m, bk) = (HEADER_LEN, HEADER_LEN + self.main_len);
-        let again = if self.log.reflush_all {
-            &self.log.raw
-        } else {
-            &self.log.reflush
-        };
-        for &line in again {
-            self.flush_main_line(line);
-        }
         be.flush_lines(m, &self.log.unflushed);
         be.fence();
         Self::persist_copying(self.base, be);
