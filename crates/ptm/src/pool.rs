@@ -20,7 +20,9 @@
 //! and flushed when it drops out of that window (or at commit), so the
 //! write-backs overlap the transaction's work and the fence of step 2 finds
 //! little outstanding, while a transaction going back and forth among up to
-//! four lines does not flush them again and again. Lines written through mutable
+//! four lines does not flush them again and again. A line retired again (the
+//! transaction goes round more lines) is spotted by a small table of retired
+//! lines and flushed once more at commit instead of at once. Lines written through mutable
 //! slices are logged at once and flushed at commit (the pool cannot see when
 //! those stores happen). With eadr and none the same window logs the lines,
 //! with no flush; with msync every write is logged at once and flushed at
@@ -99,6 +101,11 @@ const COPY_CHUNK: usize = 256 * 1024;
 const RAW_LINES: usize = 1 << 14;
 /// Transactions logging at most this many bytes stage their lines at commit.
 const STAGE_MAX: usize = 1 << 20;
+/// Lines retired again that commit flushes one by one; past this many it
+/// flushes every logged line.
+const REFLUSH_MAX: usize = 64;
+/// Slots of a transaction's table of retired lines (a power of two).
+const RETIRED_SLOTS: usize = 16;
 
 /// The volatile redo log: ranges of lines of main written by the transaction.
 struct Log {
@@ -131,6 +138,11 @@ struct Log {
     /// With a store-time flush: line ranges written through mutable slices
     /// (the pool cannot see when those stores happen), flushed at commit.
     unflushed: Vec<(usize, usize)>,
+    /// Lines retired again in this transaction (written after their flush),
+    /// flushed once more at commit.
+    reflush: Vec<usize>,
+    /// More than `REFLUSH_MAX` of them: commit flushes every logged line.
+    reflush_all: bool,
 }
 
 impl Log {
@@ -150,6 +162,18 @@ impl Log {
             stage_max: STAGE_MAX,
             stage: Vec::new(),
             unflushed: Vec::new(),
+            reflush: Vec::new(),
+            reflush_all: false,
+        }
+    }
+
+    /// Records a line retired again (flushed once more at commit).
+    #[cold]
+    fn again(&mut self, line: usize) {
+        if self.reflush.len() < REFLUSH_MAX {
+            self.reflush.push(line);
+        } else {
+            self.reflush_all = true;
         }
     }
 
@@ -266,6 +290,8 @@ impl Log {
         self.entries.clear();
         self.raw.clear();
         self.unflushed.clear();
+        self.reflush.clear();
+        self.reflush_all = false;
         self.lines = 0;
         self.began = false;
         self.overflow = false;
@@ -556,6 +582,7 @@ impl<B: PmBackend> Pool<B> {
             done: false,
             store_flush: self.store_flush,
             hot: [NO_LINE; HOT_LINES],
+            retired: [NO_LINE; RETIRED_SLOTS],
             announced: false,
             _not_send: PhantomData,
         };
@@ -686,9 +713,7 @@ const NO_LINE: usize = usize::MAX;
 /// Lines a transaction's typed writes keep unflushed (most recently written
 /// first) before the store-time flush writes back the least recent one. Four
 /// cover the usual back-and-forth (an array and its length field; a list
-/// node, the head and a count) at no measurable cost on random writes (SPS);
-/// a table spotting lines retired again (for longer rotations) cost 5-15%
-/// there and was left out.
+/// node, the head and a count) at no measurable cost on random writes (SPS).
 const HOT_LINES: usize = 4;
 
 /// A write transaction over main. Offsets are from the start of main.
@@ -708,6 +733,13 @@ pub struct Tx<'a> {
     /// on a line still being written back. (With `StoreFlush::Never` the
     /// window only logs: nothing is flushed.)
     hot: [usize; HOT_LINES],
+    /// Lines this transaction retired, at a slot hashed from the line (a
+    /// small direct-mapped table: a line whose slot another took is just
+    /// retired again). A line found here was logged and flushed already and
+    /// has been written again: the transaction goes round more lines than
+    /// the window holds, and flushing the line now would make its next write
+    /// wait for the write-back, so it is flushed once more at commit instead.
+    retired: [usize; RETIRED_SLOTS],
     /// MUTATING is stored and flushed, not yet fenced (see `announce`).
     announced: bool,
     _not_send: PhantomData<*mut u8>,
@@ -871,16 +903,23 @@ impl<'a> Tx<'a> {
 
     /// A line of main done with for now (it left the window of recent lines,
     /// or the transaction commits): logged and flushed (with
-    /// `StoreFlush::Never`, only logged). A transaction going round more
-    /// lines than the window holds retires a line each time it leaves the
-    /// window: correct (the line is flushed after each of its writes, and
-    /// listed once per retirement), but each write to a line just flushed
-    /// waits for that write-back. (Logging here rather than at every write
-    /// keeps the log short; copying the line aside for back now would cost
-    /// more than reading it from main at commit: the copy's loads would wait
-    /// for the store just made to the same line.)
+    /// `StoreFlush::Never`, only logged), unless `retired` shows it was
+    /// retired before. (Logging here rather than at every write keeps the log
+    /// short; copying the line aside for back now would cost more than
+    /// reading it from main at commit: the copy's loads would wait for the
+    /// store just made to the same line.)
     #[inline(always)]
     fn retire(&mut self, line: usize) {
+        // Fibonacci hashing: lines a power of two apart (fields at the same
+        // offset of pages or blocks) spread over the slots.
+        let h = (line as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            >> (64 - RETIRED_SLOTS.trailing_zeros());
+        let slot = &mut self.retired[h as usize];
+        if *slot == line {
+            self.log.again(line);
+            return;
+        }
+        *slot = line;
         self.log.line(line);
         self.flush_main_line(line);
     }
@@ -1079,7 +1118,14 @@ impl<'a> Tx<'a> {
                 }
             }
         }
-        be.flush_lines(m, if early { &log.unflushed } else { ranges });
+        if early && !log.reflush_all {
+            for &line in &log.reflush {
+                be.flush(m + line * LINE, LINE);
+            }
+            be.flush_lines(m, &log.unflushed);
+        } else {
+            be.flush_lines(m, ranges);
+        }
         be.fence();
         Self::persist_copying(self.base, be);
         if staged {
@@ -1119,6 +1165,14 @@ impl<'a> Tx<'a> {
     fn commit_raw(&mut self) {
         let be = self.backend;
         let (m, bk) = (HEADER_LEN, HEADER_LEN + self.main_len);
+        let again = if self.log.reflush_all {
+            &self.log.raw
+        } else {
+            &self.log.reflush
+        };
+        for &line in again {
+            self.flush_main_line(line);
+        }
         be.flush_lines(m, &self.log.unflushed);
         be.fence();
         Self::persist_copying(self.base, be);
