@@ -16,6 +16,33 @@ fn tmp(name: &str) -> (tempfile::TempDir, PathBuf) {
     (base, p)
 }
 
+/// A pool of `main` bytes (and `raw` raw bytes) on plain memory for every
+/// flush strategy this CPU supports.
+fn pools_of_every_strategy(
+    main: usize,
+    raw: usize,
+) -> impl Iterator<Item = (FlushStrategy, Pool<MemBackend>)> {
+    FlushStrategy::ALL
+        .into_iter()
+        .filter(|s| s.supported())
+        .map(move |s| {
+            let size = PoolSize {
+                main: main as u64,
+                raw: raw as u64,
+            };
+            let pool = Pool::format(MemBackend::new(4096 + 2 * main + raw, s), size).unwrap();
+            (s, pool)
+        })
+}
+
+/// Asserts the idle invariant recovery relies on: back equals main.
+fn assert_back_equals_main(b: &MemBackend, main: usize, strategy: FlushStrategy) {
+    assert!(
+        b.bytes()[4096..4096 + main] == b.bytes()[4096 + main..4096 + 2 * main],
+        "{strategy}: back differs from main"
+    );
+}
+
 fn mem_pool(main: u64) -> Pool<MemBackend> {
     Pool::format(
         MemBackend::new(4096 + 2 * main as usize + 8192, FlushStrategy::None),
@@ -61,23 +88,7 @@ fn committed_writes_survive_reopen() {
 #[test]
 fn an_error_in_the_closure_rolls_back() {
     let main = 64usize << 10;
-    for strategy in [
-        FlushStrategy::Msync,
-        FlushStrategy::None,
-        FlushStrategy::Clwb,
-        FlushStrategy::ClflushOpt,
-    ] {
-        if !strategy.supported() {
-            continue;
-        }
-        let pool = Pool::format(
-            MemBackend::new(4096 + 2 * main + 8192, strategy),
-            PoolSize {
-                main: main as u64,
-                raw: 8192,
-            },
-        )
-        .unwrap();
+    for (strategy, pool) in pools_of_every_strategy(main, 8192) {
         let a = pool
             .write(|tx| {
                 let a = tx.alloc(64)?;
@@ -116,11 +127,7 @@ fn an_error_in_the_closure_rolls_back() {
         }));
         assert!(pr.is_err());
         assert_eq!(pool.read(|v| v.main().to_vec()), before, "{strategy}");
-        let b = pool.into_backend();
-        assert!(
-            b.bytes()[4096..4096 + main] == b.bytes()[4096 + main..4096 + 2 * main],
-            "{strategy}: back differs from main after the roll-backs"
-        );
+        assert_back_equals_main(&pool.into_backend(), main, strategy);
     }
 }
 
@@ -403,22 +410,7 @@ fn flush_override_by_option_and_env() {
 #[test]
 fn back_equals_main_after_commits_with_every_strategy() {
     let main = 1usize << 20;
-    for strategy in [
-        FlushStrategy::Clwb,
-        FlushStrategy::ClflushOpt,
-        FlushStrategy::Clflush,
-        FlushStrategy::Eadr,
-        FlushStrategy::None,
-        FlushStrategy::Msync,
-    ] {
-        if !strategy.supported() {
-            continue;
-        }
-        let pool = Pool::format(
-            MemBackend::new(4096 + 2 * main, strategy),
-            PoolSize::main(main as u64),
-        )
-        .unwrap();
+    for (strategy, pool) in pools_of_every_strategy(main, 0) {
         let a = pool.write(|tx| tx.alloc(900 << 10)).unwrap();
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
         for round in 0..40u64 {
@@ -451,10 +443,6 @@ fn back_equals_main_after_commits_with_every_strategy() {
             })
             .unwrap();
         }
-        let b = pool.into_backend();
-        assert!(
-            b.bytes()[4096..4096 + main] == b.bytes()[4096 + main..4096 + 2 * main],
-            "{strategy}: back differs from main after commits"
-        );
+        assert_back_equals_main(&pool.into_backend(), main, strategy);
     }
 }
