@@ -106,6 +106,9 @@ const STAGE_MAX: usize = 1 << 20;
 const REFLUSH_MAX: usize = 64;
 /// Slots of a transaction's table of retired lines (a power of two).
 const RETIRED_SLOTS: usize = 16;
+/// Mark, in a slot of that table, of a line already listed for commit's
+/// flush (line numbers never reach this bit).
+const AGAIN: usize = 1 << (usize::BITS - 1);
 
 /// The volatile redo log: ranges of lines of main written by the transaction.
 struct Log {
@@ -123,10 +126,10 @@ struct Log {
     /// Lines in `entries` (an upper bound: ranges may overlap).
     lines: usize,
     /// Lines written, in order, not yet deduplicated (a line may appear more
-    /// than once): lines of small slice writes, and with a store-time flush
-    /// the lines typed writes retired. While it stays under `raw_max` it is
-    /// the commit's list of lines to copy; past that it is drained into
-    /// `entries`.
+    /// than once): lines of small slice writes, and (with a store-time flush
+    /// or none needed) the lines typed writes retired. While it stays under
+    /// `raw_max` it is the commit's list of lines to copy; past that it is
+    /// drained into `entries`.
     raw: Vec<usize>,
     /// Length of `raw` at which it is drained.
     raw_max: usize,
@@ -138,8 +141,9 @@ struct Log {
     /// With a store-time flush: line ranges written through mutable slices
     /// (the pool cannot see when those stores happen), flushed at commit.
     unflushed: Vec<(usize, usize)>,
-    /// Lines retired again in this transaction (written after their flush),
-    /// flushed once more at commit.
+    /// Lines retired again in this transaction (written again after they were
+    /// logged and, with a store-time flush, flushed), flushed once more at
+    /// commit.
     reflush: Vec<usize>,
     /// More than `REFLUSH_MAX` of them: commit flushes every logged line.
     reflush_all: bool,
@@ -727,9 +731,9 @@ pub struct Tx<'a> {
     store_flush: StoreFlush,
     /// With a store-time flush: the lines of main typed writes wrote most
     /// recently, not yet flushed (most recent first, [`NO_LINE`] for empty
-    /// slots). A line is flushed when it drops out of this window or at
-    /// commit, so a transaction that goes back and forth among a few lines
-    /// (a length field and an array) flushes each once, instead of stalling
+    /// slots). A line is flushed when it first drops out of this window (once
+    /// more at commit if it comes back), so a transaction that goes back and
+    /// forth among a few lines (a length field and an array) does not stall
     /// on a line still being written back. (With `StoreFlush::Never` the
     /// window only logs: nothing is flushed.)
     hot: [usize; HOT_LINES],
@@ -915,8 +919,12 @@ impl<'a> Tx<'a> {
         let h = (line as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
             >> (64 - RETIRED_SLOTS.trailing_zeros());
         let slot = &mut self.retired[h as usize];
-        if *slot == line {
-            self.log.again(line);
+        if *slot & !AGAIN == line {
+            // Listed for commit's flush once.
+            if *slot & AGAIN == 0 {
+                *slot |= AGAIN;
+                self.log.again(line);
+            }
             return;
         }
         *slot = line;
@@ -1119,8 +1127,10 @@ impl<'a> Tx<'a> {
             }
         }
         if early && !log.reflush_all {
-            for &line in &log.reflush {
-                be.flush(m + line * LINE, LINE);
+            if self.store_flush != StoreFlush::Never {
+                for &line in &log.reflush {
+                    be.flush(m + line * LINE, LINE);
+                }
             }
             be.flush_lines(m, &log.unflushed);
         } else {
@@ -1194,7 +1204,8 @@ impl<'a> Tx<'a> {
         } else {
             &self.log.entries
         };
-        // With a store-time flush the hot lines are not logged yet.
+        // With a store-time flush (or none needed) the hot lines are not
+        // logged yet.
         let hot = std::mem::replace(&mut self.hot, [NO_LINE; HOT_LINES]);
         let hot = hot.iter().filter(|l| **l != NO_LINE).map(|&l| (l, l + 1));
         for (a, b) in ranges.iter().copied().chain(hot) {

@@ -13,9 +13,11 @@
 //! Lines are persisted whole (64 bytes), so an aligned 8-byte store is atomic.
 //!
 //! [`SimPm::with_eadr`] simulates a platform whose caches are persistent
-//! (eADR): every store is persistent once made, so a crash image is the cache
-//! as it was at the crash, and the back-end reports the `eadr` strategy (the
-//! pool then issues no line flushes).
+//! (eADR): every store is persistent once made, and the back-end reports the
+//! `eadr` strategy (the pool then issues no line flushes). A crash keeps the
+//! cache as it was at the last completed fence plus, by the eviction choice,
+//! any of the lines stored since: every point between two fences (and more)
+//! is a possible crash point.
 //!
 //! Crash-testing a transaction at every fence:
 //!
@@ -51,6 +53,8 @@ use std::sync::Mutex;
 
 /// What the simulated cache does with dirty lines that were not flushed and
 /// fenced, and with flushed lines whose fence has not completed at a crash.
+/// With eADR ([`SimPm::with_eadr`]) it decides, at a crash, which of the lines
+/// stored since the last fence persisted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Eviction {
     /// Nothing is persisted unless flushed and fenced (the friendliest cache).
@@ -78,8 +82,10 @@ struct SimState {
     crash_image: Option<Vec<u8>>,
     eviction: Eviction,
     rng: u64,
-    /// Persistent caches: the persisted image is the cache.
+    /// Persistent caches: every store persists.
     eadr: bool,
+    /// With eADR: the cache as it was at the last completed fence.
+    at_fence: Vec<u8>,
 }
 
 impl SimState {
@@ -121,6 +127,7 @@ impl SimPm {
                 eviction: Eviction::None,
                 rng: 0,
                 eadr: false,
+                at_fence: Vec::new(),
             }),
         }
     }
@@ -137,7 +144,12 @@ impl SimPm {
     /// The same simulated PM with persistent caches (eADR): see the module
     /// documentation. Set it before a pool is opened over it.
     pub fn with_eadr(self) -> Self {
-        self.lock().eadr = true;
+        let now = self.cache_image();
+        {
+            let mut s = self.lock();
+            s.eadr = true;
+            s.at_fence = now;
+        }
         self
     }
 
@@ -227,8 +239,12 @@ impl SimPm {
 
     fn freeze(&self, s: &mut SimState) {
         if s.eadr {
+            // A crash somewhere after the last fence: every store before it,
+            // and any of the lines stored since (the eviction choice).
             s.pending.clear();
-            s.crash_image = Some(self.cache_image());
+            let mut img = std::mem::take(&mut s.at_fence);
+            self.evict_dirty(s, &mut img);
+            s.crash_image = Some(img);
             return;
         }
         let mut img = s.persisted.clone();
@@ -279,8 +295,9 @@ impl PmBackend for SimPm {
             return;
         }
         if s.eadr {
-            // Everything stored is persistent already.
+            // Everything stored so far is persistent.
             s.pending.clear();
+            s.at_fence = self.cache_image();
             return;
         }
         let pending = std::mem::take(&mut s.pending);
