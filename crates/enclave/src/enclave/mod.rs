@@ -12,7 +12,7 @@ use crate::layout::{self, MirrorMode, PoolPlan, Superblock};
 use crate::stats::{MirrorInStats, MirrorOutStats};
 use nn::{BatchSampler, Network};
 use ptm::{PmBackend, Pool};
-use seal::dataset::{SealedDataset, Split};
+use seal::dataset::{DatasetHeader, SealedDataset, Split};
 use seal::stream::NtSealer;
 use sha2::{Digest, Sha256};
 use std::time::Instant;
@@ -335,6 +335,12 @@ impl Enclave {
     pub fn check_dataset_header(&self, header: &[u8]) -> Result<()> {
         let h =
             seal::dataset::verify_header_bytes(header, &self.keys.dataset, "the sealed dataset")?;
+        self.check_trainable(&h)
+    }
+
+    /// Checks that a verified dataset header is a non-empty training split of
+    /// samples this model takes.
+    pub(super) fn check_trainable(&self, h: &DatasetHeader) -> Result<()> {
         if h.split != Split::Train {
             return Err(EnclaveError::Dataset(format!(
                 "dataset {} is the {} split; training needs the train split",
@@ -344,10 +350,19 @@ impl Enclave {
         }
         if h.pixels() != self.net.input_len() {
             return Err(EnclaveError::Dataset(format!(
-                "dataset {} has samples of {} values, the model takes {}",
+                "dataset {} has samples of {}x{} = {} values, the model {} takes {}",
                 h.id_hex(),
+                h.rows,
+                h.cols,
                 h.pixels(),
+                self.origin,
                 self.net.input_len()
+            )));
+        }
+        if h.sample_count == 0 {
+            return Err(EnclaveError::Dataset(format!(
+                "dataset {} is empty",
+                h.id_hex()
             )));
         }
         Ok(())

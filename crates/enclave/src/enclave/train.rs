@@ -8,7 +8,7 @@ use crate::layout;
 use crate::stats::{IterationReport, TrainSummary};
 use nn::BatchSampler;
 use ptm::{PmBackend, Pool};
-use seal::dataset::{SealedDataset, Split};
+use seal::dataset::SealedDataset;
 use std::ops::ControlFlow;
 use std::time::Instant;
 
@@ -103,30 +103,7 @@ impl Enclave {
             return Ok(());
         }
         ds.verify_header(&self.keys.dataset)?;
-        if h.split != Split::Train {
-            return Err(EnclaveError::Dataset(format!(
-                "dataset {} is the {} split; training needs the train split",
-                h.id_hex(),
-                h.split
-            )));
-        }
-        if h.pixels() != self.net.input_len() {
-            return Err(EnclaveError::Dataset(format!(
-                "dataset {} has samples of {}x{} = {} values, the model {} takes {}",
-                h.id_hex(),
-                h.rows,
-                h.cols,
-                h.pixels(),
-                self.origin,
-                self.net.input_len()
-            )));
-        }
-        if h.sample_count == 0 {
-            return Err(EnclaveError::Dataset(format!(
-                "dataset {} is empty",
-                h.id_hex()
-            )));
-        }
+        self.check_trainable(&h)?;
         if let Some(s) = &self.sampler
             && (s.dataset_id != h.dataset_id || s.count != h.sample_count)
         {
