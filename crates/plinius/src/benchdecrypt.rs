@@ -12,15 +12,12 @@
 
 use anyhow::{Context, Result, bail};
 use enclave::{Enclave, MirrorMode, TrainConfig};
-use indicatif::ProgressBar;
 use nn::{BatchSampler, Network};
-use ptm::{Pool, PoolOptions};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::csv::CsvWriter;
-use crate::experiment::{InProcess, median, out_dir, pool_tempdir};
-use crate::import::{ImportOptions, import_file};
+use crate::experiment::{InProcess, median, out_dir, pool_tempdir, pool_with_dataset};
 use crate::plot::{LineChart, Series};
 
 /// Arguments of `plinius bench decrypt`.
@@ -157,15 +154,8 @@ fn measure_batch(
     let mut e = Enclave::new(ip.keys()?, &text, &origin, config)?;
     let plan = e.plan(std::fs::metadata(data)?.len());
     let path = pools.join(format!("decrypt-{batch}.pool"));
-    let mut pool = Pool::create(&path, plan.pool_size(), &PoolOptions::default())?;
+    let mut pool = pool_with_dataset(&path, &plan, data)?;
     let res = (|| -> Result<DecryptPoint> {
-        import_file(
-            &mut pool,
-            plan.dataset_area,
-            data,
-            ImportOptions::default(),
-            &ProgressBar::hidden(),
-        )?;
         e.attach(&mut pool)?;
         let mut net = Network::from_cfg_seeded(&text, &origin, seed)?;
         net.set_threads(threads)?;

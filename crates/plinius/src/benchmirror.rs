@@ -12,13 +12,10 @@
 
 use anyhow::{Context, Result, bail};
 use enclave::{Enclave, MirrorMode, TrainConfig};
-use indicatif::ProgressBar;
-use ptm::{Pool, PoolOptions};
 use std::path::{Path, PathBuf};
 
 use crate::csv::CsvWriter;
-use crate::experiment::{InProcess, median, out_dir, pool_tempdir};
-use crate::import::{ImportOptions, import_file};
+use crate::experiment::{InProcess, median, out_dir, pool_tempdir, pool_with_dataset};
 use crate::job::FileCheckpoint;
 use crate::plot::BarChart;
 use crate::train::MirrorArg;
@@ -132,15 +129,8 @@ fn measure(
     let plan = e.plan(data_len);
     let path = pools.join(format!("{mode}.pool"));
     let ckpt = ckpt_dir.join(format!(".plinius-bench-mirror-{}.ckpt", std::process::id()));
-    let mut pool = Pool::create(&path, plan.pool_size(), &PoolOptions::default())?;
+    let mut pool = pool_with_dataset(&path, &plan, data)?;
     let res = (|| -> Result<MirrorPoint> {
-        import_file(
-            &mut pool,
-            plan.dataset_area,
-            data,
-            ImportOptions::default(),
-            &ProgressBar::hidden(),
-        )?;
         if mode == MirrorMode::Ssd {
             e.set_checkpoint_store(Box::new(FileCheckpoint::new(ckpt.clone())));
         }

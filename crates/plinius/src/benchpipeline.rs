@@ -10,14 +10,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use enclave::{Enclave, IterationReport, Keys, MirrorMode, TrainConfig};
-use indicatif::ProgressBar;
-use ptm::{Pool, PoolOptions};
 use seal::KeyBundle;
 use seal::dataset::{DatasetHeader, Split, seal_sample_into};
 use seal::evidence::Policy;
 
 use crate::csv::CsvWriter;
-use crate::import::{ImportOptions, import_file};
 use crate::job::FileCheckpoint;
 
 /// Settings of the pipeline benchmark.
@@ -181,14 +178,7 @@ pub fn measure(a: &PipelineArgs) -> Result<Vec<PipelinePoint>> {
         let mut e = Enclave::new(keys, &cfg_text, &a.cfg.display().to_string(), config)?;
         let plan = e.plan(data_len);
         let path = pools.path().join(format!("{mode}.pool"));
-        let mut pool = Pool::create(&path, plan.pool_size(), &PoolOptions::default())?;
-        import_file(
-            &mut pool,
-            plan.dataset_area,
-            &data,
-            ImportOptions::default(),
-            &ProgressBar::hidden(),
-        )?;
+        let mut pool = crate::experiment::pool_with_dataset(&path, &plan, &data)?;
         if mode == MirrorMode::Ssd {
             e.set_checkpoint_store(Box::new(FileCheckpoint::new(ckpts.path().join("ssd.ckpt"))));
         }

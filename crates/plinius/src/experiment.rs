@@ -257,6 +257,26 @@ pub fn pool_tempdir(given: Option<&Path>) -> Result<tempfile::TempDir> {
         .expect("pool_dir always makes a directory"))
 }
 
+/// Creates the pool of `plan` at `path` and imports the sealed dataset `data`
+/// into it, silently (the benchmarks' setup). If the import fails, the new
+/// pool file is removed.
+pub fn pool_with_dataset(path: &Path, plan: &enclave::PoolPlan, data: &Path) -> Result<ptm::Pool> {
+    let mut pool = ptm::Pool::create(path, plan.pool_size(), &ptm::PoolOptions::default())?;
+    let imported = crate::import::import_file(
+        &mut pool,
+        plan.dataset_area,
+        data,
+        crate::import::ImportOptions::default(),
+        &indicatif::ProgressBar::hidden(),
+    );
+    if let Err(e) = imported {
+        drop(pool);
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    Ok(pool)
+}
+
 /// Median of `v` (NaN if empty).
 pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
