@@ -118,14 +118,8 @@ pub fn run(a: CrashTestArgs) -> Result<()> {
     let t_all = Instant::now();
     println!("preparing: owner key, sealed dataset, simulated platform");
     let ws = Workspace::prepare(&a.data, &a.out)?;
-    let child = TrainChild {
-        cfg: a.cfg.clone(),
-        iterations: a.iterations,
-        mirror: a.mirror,
-        mirror_every: 1,
-        seed: a.seed,
-        threads: a.threads,
-    };
+    let child =
+        TrainChild::mirroring_each_iteration(&a.cfg, a.iterations, a.mirror, a.seed, a.threads);
     let timeout = Duration::from_secs(a.timeout);
     let csv = |name: &str, run: usize| a.out.join(format!("{name}-run{run}.csv"));
 

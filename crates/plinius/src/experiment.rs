@@ -139,6 +139,24 @@ pub struct TrainChild {
 }
 
 impl TrainChild {
+    /// A child training `cfg` for `iterations`, mirroring after every one.
+    pub fn mirroring_each_iteration(
+        cfg: &Path,
+        iterations: u64,
+        mirror: MirrorArg,
+        seed: u64,
+        threads: Option<usize>,
+    ) -> Self {
+        TrainChild {
+            cfg: cfg.to_path_buf(),
+            iterations,
+            mirror,
+            mirror_every: 1,
+            seed,
+            threads,
+        }
+    }
+
     /// The child `plinius train` for job `name`, writing its loss CSV to
     /// `csv` and its output to `<logs>/<log>.log`.
     pub fn spec(&self, ws: &Workspace, name: &str, csv: &Path, log: &str) -> Result<ChildSpec> {

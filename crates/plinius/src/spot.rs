@@ -267,14 +267,8 @@ pub fn run(a: SpotArgs) -> Result<()> {
     );
     println!("preparing: owner key, sealed dataset, simulated platform");
     let ws = Workspace::prepare(&a.data, &a.out)?;
-    let child = TrainChild {
-        cfg: a.cfg.clone(),
-        iterations: a.iterations,
-        mirror: a.mirror,
-        mirror_every: 1,
-        seed: a.seed,
-        threads: a.threads,
-    };
+    let child =
+        TrainChild::mirroring_each_iteration(&a.cfg, a.iterations, a.mirror, a.seed, a.threads);
     let baseline_wall = if a.no_baseline {
         None
     } else {
