@@ -39,10 +39,8 @@ fn keygen_and_seal_dataset_round_trip() {
     assert_eq!(ds.len(), 64);
     let rk = bundle.dataset.record_key();
     ds.verify_header(&rk).unwrap();
-    let images =
-        plinius::owner::read_idx_gz(&mnist_dir().join("train-images-idx3-ubyte.gz")).unwrap();
-    let labels =
-        plinius::owner::read_idx_gz(&mnist_dir().join("train-labels-idx1-ubyte.gz")).unwrap();
+    let images = host::owner::read_idx_gz(&mnist_dir().join("train-images-idx3-ubyte.gz")).unwrap();
+    let labels = host::owner::read_idx_gz(&mnist_dir().join("train-labels-idx1-ubyte.gz")).unwrap();
     let mut buf = vec![0u8; 785];
     for i in 0..64usize {
         let label = ds.open_sample(&rk, i as u64, &mut buf).unwrap();

@@ -54,7 +54,7 @@ fn two_terminal_flow_end_to_end() {
     // The keys come back from the platform after a "restart", without the
     // owner (this test links the same enclave crate, so its measurement is
     // the binary's).
-    let back = plinius::evidence::load_platform_keys(
+    let back = host::evidence::load_platform_keys(
         Some(Path::new(&e.p("platform"))),
         Path::new(&e.p("keys.sealed")),
     )
@@ -63,13 +63,12 @@ fn two_terminal_flow_end_to_end() {
     // Another platform cannot unseal them.
     let other = tempfile::tempdir().unwrap();
     assert!(
-        plinius::evidence::load_platform_keys(Some(other.path()), Path::new(&e.p("keys.sealed")))
+        host::evidence::load_platform_keys(Some(other.path()), Path::new(&e.p("keys.sealed")))
             .is_err()
     );
 
     // Scan every file the host side wrote.
-    let images =
-        plinius::owner::read_idx_gz(&mnist_dir().join("train-images-idx3-ubyte.gz")).unwrap();
+    let images = host::owner::read_idx_gz(&mnist_dir().join("train-images-idx3-ubyte.gz")).unwrap();
     let mut secrets: Vec<Vec<u8>> = Vec::new();
     for k in [owner.dataset.key(), owner.model.key()] {
         secrets.push(k.expose_secret().to_vec());

@@ -6,9 +6,9 @@
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 
-use crate::owner::{SealDatasetArgs, SplitArg};
-use crate::supervisor::ChildSpec;
-use crate::train::MirrorArg;
+use host::owner::{SealDatasetArgs, SplitArg};
+use host::supervisor::ChildSpec;
+use host::train::MirrorArg;
 
 /// Options every training experiment takes.
 #[derive(clap::Args, Debug, Clone)]
@@ -77,7 +77,7 @@ impl Workspace {
         let platform = work.path().join("sim-platform");
         let bundle = seal::KeyBundle::generate()?;
         seal::keyfile::write_key_file(&key, &bundle, false)?;
-        crate::owner::seal_dataset(&SealDatasetArgs {
+        host::owner::seal_dataset(&SealDatasetArgs {
             mnist: d.mnist.clone(),
             key: key.clone(),
             out: data.clone(),
@@ -109,7 +109,7 @@ impl Workspace {
     /// Removes the pool (and ssd checkpoint) of job `name`, if any.
     pub fn remove_pool(&self, name: &str) -> Result<()> {
         let p = self.pool(name);
-        let ck = crate::inspect::default_checkpoint(&p);
+        let ck = host::inspect::default_checkpoint(&p);
         for f in [p, ck] {
             match std::fs::remove_file(&f) {
                 Ok(()) => {}
@@ -205,7 +205,7 @@ pub fn out_dir(out: &Path) -> Result<()> {
 /// The final training state digest of the job in `pool` (opened read-only
 /// through the enclave), and its iteration.
 pub fn state_digest(ws: &Workspace, pool: &Path) -> Result<([u8; 32], u64)> {
-    let job = crate::job::Job::resume_existing(&crate::job::JobOptions {
+    let job = host::job::Job::resume_existing(&host::job::JobOptions {
         pool: pool.to_path_buf(),
         checkpoint: None,
         platform: Some(ws.platform.clone()),
@@ -280,11 +280,11 @@ pub fn pool_tempdir(given: Option<&Path>) -> Result<tempfile::TempDir> {
 /// pool file is removed.
 pub fn pool_with_dataset(path: &Path, plan: &enclave::PoolPlan, data: &Path) -> Result<ptm::Pool> {
     let mut pool = ptm::Pool::create(path, plan.pool_size(), &ptm::PoolOptions::default())?;
-    let imported = crate::import::import_file(
+    let imported = host::import::import_file(
         &mut pool,
         plan.dataset_area,
         data,
-        crate::import::ImportOptions::default(),
+        host::import::ImportOptions::default(),
         &indicatif::ProgressBar::hidden(),
     );
     if let Err(e) = imported {

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use crate::plain::build_network;
+use host::plain::build_network;
 
 /// Arguments of `plinius bench train`.
 #[derive(Args, Debug, Clone)]

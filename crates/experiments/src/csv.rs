@@ -2,7 +2,7 @@
 //!
 //! ```no_run
 //! # fn main() -> anyhow::Result<()> {
-//! let mut w = plinius::csv::CsvWriter::create("out.csv", &["flush", "n", "value"])?;
+//! let mut w = experiments::csv::CsvWriter::create("out.csv", &["flush", "n", "value"])?;
 //! w.row(&[&"clwb", &16, &7.5])?;
 //! w.finish()?;
 //! # Ok(()) }

@@ -20,11 +20,11 @@ use crate::csv::CsvWriter;
 use crate::experiment::{DataArgs, TrainChild, Workspace, out_dir};
 use crate::plot::{Panel, PanelChart, Series};
 use crate::replay::{Job, Phase, Replay};
-use crate::supervisor::{
+use crate::trace::{Trace, parse_duration};
+use host::supervisor::{
     KillOutcome, RunRecord, Running, lost_iterations, read_loss_csv, run_with_kills,
 };
-use crate::trace::{Trace, parse_duration};
-use crate::train::MirrorArg;
+use host::train::MirrorArg;
 
 /// Arguments of `plinius spot`.
 #[derive(clap::Args, Debug, Clone)]

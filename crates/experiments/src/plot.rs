@@ -3,7 +3,7 @@
 //! or stacked bar charts.
 //!
 //! ```no_run
-//! use plinius::plot::{LineChart, Series};
+//! use experiments::plot::{LineChart, Series};
 //! # fn main() -> anyhow::Result<()> {
 //! let chart = LineChart {
 //!     title: "SPS".into(),

@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 
 use crate::csv::CsvWriter;
 use crate::experiment::{InProcess, median, out_dir, pool_tempdir, pool_with_dataset};
-use crate::job::FileCheckpoint;
 use crate::plot::BarChart;
-use crate::train::MirrorArg;
+use host::job::FileCheckpoint;
+use host::train::MirrorArg;
 
 /// Arguments of `plinius bench mirror`.
 #[derive(clap::Args, Debug, Clone)]

@@ -23,10 +23,10 @@ use std::time::{Duration, Instant};
 use crate::csv::CsvWriter;
 use crate::experiment::{DataArgs, TrainChild, Workspace, out_dir, state_digest};
 use crate::plot::{LineChart, Series};
-use crate::supervisor::{
+use host::supervisor::{
     KillPoint, RunRecord, SplitMix64, lost_iterations, random_kill_points, run_with_kills,
 };
-use crate::train::MirrorArg;
+use host::train::MirrorArg;
 
 /// Arguments of `plinius crash-test`.
 #[derive(clap::Args, Debug, Clone)]
