@@ -15,10 +15,10 @@ use enclave::{Enclave, MirrorMode, TrainConfig};
 use std::path::{Path, PathBuf};
 
 use crate::csv::CsvWriter;
+use crate::experiment::MirrorArg;
 use crate::experiment::{InProcess, median, out_dir, pool_tempdir, pool_with_dataset};
 use crate::plot::BarChart;
-use host::job::FileCheckpoint;
-use host::train::MirrorArg;
+use host::ckpt::FileCheckpoint;
 
 /// Arguments of `plinius bench mirror`.
 #[derive(clap::Args, Debug, Clone)]

@@ -15,7 +15,7 @@ use seal::dataset::{DatasetHeader, Split, seal_sample_into};
 use seal::evidence::Policy;
 
 use crate::csv::CsvWriter;
-use host::job::FileCheckpoint;
+use host::ckpt::FileCheckpoint;
 
 /// Settings of the pipeline benchmark.
 #[derive(Debug, Clone)]

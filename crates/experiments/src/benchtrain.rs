@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use host::plain::build_network;
+use host::plaintext::build_network;
 
 /// Arguments of `plinius bench train`.
 #[derive(Args, Debug, Clone)]
@@ -103,7 +103,11 @@ pub fn measure(args: &BenchTrainArgs) -> Result<Vec<TrainPoint>> {
     };
     let mut points = Vec::new();
     for &t in &threads {
-        let mut net = build_network(&args.cfg, 1, Some(t))?;
+        let mut net = build_network(&args.cfg, 1, Some(t), &mut |e: host::Event<'_>| {
+            if let host::Event::Warning(w) = e {
+                eprintln!("warning: {w}");
+            }
+        })?;
         let n = net.batch() * net.input_len();
         // Deterministic synthetic pixels and labels (xorshift).
         let mut x = 0x2545_f491_4f6c_dd1du64;

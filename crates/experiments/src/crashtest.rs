@@ -21,12 +21,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::csv::CsvWriter;
+use crate::experiment::MirrorArg;
 use crate::experiment::{DataArgs, TrainChild, Workspace, out_dir, state_digest};
 use crate::plot::{LineChart, Series};
 use host::supervisor::{
     KillPoint, RunRecord, SplitMix64, lost_iterations, random_kill_points, run_with_kills,
 };
-use host::train::MirrorArg;
 
 /// Arguments of `plinius crash-test`.
 #[derive(clap::Args, Debug, Clone)]

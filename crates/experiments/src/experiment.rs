@@ -6,9 +6,8 @@
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 
-use host::owner::{SealDatasetArgs, SplitArg};
+use host::owner::SealDatasetOptions;
 use host::supervisor::ChildSpec;
-use host::train::MirrorArg;
 
 /// Options every training experiment takes.
 #[derive(clap::Args, Debug, Clone)]
@@ -77,15 +76,17 @@ impl Workspace {
         let platform = work.path().join("sim-platform");
         let bundle = seal::KeyBundle::generate()?;
         seal::keyfile::write_key_file(&key, &bundle, false)?;
-        host::owner::seal_dataset(&SealDatasetArgs {
-            mnist: d.mnist.clone(),
-            key: key.clone(),
-            out: data.clone(),
-            split: SplitArg::Train,
-            limit: d.limit,
-            force: false,
-            quiet: true,
-        })?;
+        host::owner::seal_dataset(
+            &SealDatasetOptions {
+                mnist: d.mnist.clone(),
+                key: key.clone(),
+                out: data.clone(),
+                split: seal::dataset::Split::Train,
+                limit: d.limit,
+                force: false,
+            },
+            &mut host::NoProgress,
+        )?;
         // Create the simulated platform now, not racing in the first children.
         seal::platform::SimPlatform::open_or_create(&platform)?;
         let (pools, t) = pool_dir(d.pool_dir.as_deref())?;
@@ -109,7 +110,7 @@ impl Workspace {
     /// Removes the pool (and ssd checkpoint) of job `name`, if any.
     pub fn remove_pool(&self, name: &str) -> Result<()> {
         let p = self.pool(name);
-        let ck = host::inspect::default_checkpoint(&p);
+        let ck = host::ckpt::default_checkpoint(&p);
         for f in [p, ck] {
             match std::fs::remove_file(&f) {
                 Ok(()) => {}
@@ -118,6 +119,27 @@ impl Workspace {
             }
         }
         Ok(())
+    }
+}
+
+/// Mirror modes on the command line.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MirrorArg {
+    /// One Romulus write transaction per mirror-out (the paper's).
+    Romulus,
+    /// Two slots in the pool and a persistent selector.
+    Ab,
+    /// A sealed checkpoint file written with write + fsync + rename (the paper's baseline).
+    Ssd,
+}
+
+impl From<MirrorArg> for enclave::MirrorMode {
+    fn from(m: MirrorArg) -> Self {
+        match m {
+            MirrorArg::Romulus => enclave::MirrorMode::Romulus,
+            MirrorArg::Ab => enclave::MirrorMode::Ab,
+            MirrorArg::Ssd => enclave::MirrorMode::Ssd,
+        }
     }
 }
 
@@ -193,7 +215,10 @@ impl TrainChild {
             args.push("--threads".into());
             args.push(t.to_string());
         }
-        ChildSpec::this_exe(args, ws.logs.join(format!("{log}.log")))
+        Ok(ChildSpec::this_exe(
+            args,
+            ws.logs.join(format!("{log}.log")),
+        )?)
     }
 }
 
@@ -285,12 +310,12 @@ pub fn pool_with_dataset(path: &Path, plan: &enclave::PoolPlan, data: &Path) -> 
         plan.dataset_area,
         data,
         host::import::ImportOptions::default(),
-        &indicatif::ProgressBar::hidden(),
+        &mut host::NoProgress,
     );
     if let Err(e) = imported {
         drop(pool);
         let _ = std::fs::remove_file(path);
-        return Err(e);
+        return Err(e.into());
     }
     Ok(pool)
 }

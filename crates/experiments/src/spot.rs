@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::csv::CsvWriter;
+use crate::experiment::MirrorArg;
 use crate::experiment::{DataArgs, TrainChild, Workspace, out_dir};
 use crate::plot::{Panel, PanelChart, Series};
 use crate::replay::{Job, Phase, Replay};
@@ -24,7 +25,6 @@ use crate::trace::{Trace, parse_duration};
 use host::supervisor::{
     KillOutcome, RunRecord, Running, lost_iterations, read_loss_csv, run_with_kills,
 };
-use host::train::MirrorArg;
 
 /// Arguments of `plinius spot`.
 #[derive(clap::Args, Debug, Clone)]

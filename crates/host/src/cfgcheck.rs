@@ -1,26 +1,10 @@
-//! `plinius cfg check FILE.cfg`: parses a Darknet model file and prints its
-//! layers with their output shapes, the parameter count and bytes, and the
-//! model fingerprint; or the error (file, line, section), exit code 2.
+//! Darknet .cfg model files: loading one (errors name the file, line and
+//! section) and the report of `plinius cfg check` (layers with their output
+//! shapes, the parameter count and bytes, and the model fingerprint).
 
-use std::path::PathBuf;
-
-use anyhow::{Context, Result};
-use clap::{Args, Subcommand};
 use nn::{LayerConfig, ModelConfig};
 
-/// `plinius cfg ...`
-#[derive(Subcommand, Debug)]
-pub enum CfgCommand {
-    /// Check a .cfg model file: layers, output shapes, parameters, fingerprint.
-    Check(CheckArgs),
-}
-
-/// Arguments of `plinius cfg check`.
-#[derive(Args, Debug)]
-pub struct CheckArgs {
-    /// The Darknet .cfg file.
-    pub file: PathBuf,
-}
+use crate::error::{Context, Result};
 
 /// Reads a file as text, with the path in the error; invalid UTF-8 is an error.
 pub fn read_cfg_text(path: &std::path::Path) -> Result<String> {
@@ -117,15 +101,4 @@ pub fn report(m: &ModelConfig) -> String {
     );
     let _ = writeln!(s, "fingerprint: {}", hex::encode(m.fingerprint()));
     s
-}
-
-/// Runs `plinius cfg ...`.
-pub fn run(cmd: CfgCommand) -> Result<()> {
-    match cmd {
-        CfgCommand::Check(a) => {
-            let m = load_cfg(&a.file)?;
-            print!("{}", report(&m));
-            Ok(())
-        }
-    }
 }

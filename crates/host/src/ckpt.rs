@@ -18,12 +18,14 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use enclave::{BoxError, CheckpointStore};
 pub use seal::files::tmp_path;
 use seal::files::{parent_dir, sync_parent_dir};
+
+use crate::error::{HostError, Result};
 
 /// Magic at the start of a checkpoint file.
 pub const CKPT_MAGIC: [u8; 8] = *b"PLCKPT\0\0";
@@ -66,13 +68,75 @@ fn frame_header(image_len: usize) -> [u8; CKPT_HEADER_LEN] {
 pub fn check_out_dir(path: &Path, what: &str) -> Result<()> {
     let dir = parent_dir(path);
     if !dir.is_dir() {
-        bail!(
-            "{}: {what}: the directory {} does not exist",
-            path.display(),
-            dir.display()
-        );
+        return Err(HostError::file(
+            path,
+            format!("{what}: the directory {} does not exist", dir.display()),
+        ));
     }
     Ok(())
+}
+
+/// An I/O error on the checkpoint file `path` (messages read
+/// `checkpoint PATH: what: cause`).
+fn ckpt_io(path: &Path, what: &str) -> impl FnOnce(std::io::Error) -> HostError {
+    let what = format!("checkpoint {}: {what}", path.display());
+    move |source| HostError::Context {
+        what,
+        source: source.into(),
+    }
+}
+
+/// A checkpoint file that is not a valid frame.
+fn ckpt_bad(path: &Path, what: String) -> HostError {
+    HostError::Invalid(format!("checkpoint {}: {what}", path.display()))
+}
+
+/// The default checkpoint path of a pool: `<pool>.ckpt`.
+pub fn default_checkpoint(pool: &Path) -> PathBuf {
+    let mut n = pool.as_os_str().to_os_string();
+    n.push(".ckpt");
+    PathBuf::from(n)
+}
+
+/// The `ssd` mode's checkpoint file, as the enclave's [`CheckpointStore`].
+#[derive(Debug, Clone)]
+pub struct FileCheckpoint {
+    /// The checkpoint file.
+    pub path: PathBuf,
+    /// Timings of the last write.
+    pub last: CkptWriteStats,
+}
+
+impl FileCheckpoint {
+    /// A store writing `path`.
+    pub fn new(path: PathBuf) -> Self {
+        FileCheckpoint {
+            path,
+            last: CkptWriteStats::default(),
+        }
+    }
+}
+
+impl CheckpointStore for FileCheckpoint {
+    fn load(&mut self) -> std::result::Result<Option<Vec<u8>>, BoxError> {
+        if !self.path.exists() {
+            return Err(format!(
+                "checkpoint {}: no such file, but this ssd-mode pool's model is mirrored there: \
+                 if it was moved, give its path with --checkpoint FILE (nothing was written)",
+                self.path.display()
+            )
+            .into());
+        }
+        read_checkpoint(&self.path)
+            .map(Some)
+            .map_err(|e| crate::error::chain(&e).into())
+    }
+
+    fn store(&mut self, image: &[u8]) -> std::result::Result<(), BoxError> {
+        self.last = write_checkpoint(&self.path, image)
+            .map_err(|e| -> BoxError { crate::error::chain(&e).into() })?;
+        Ok(())
+    }
 }
 
 /// Writes `image` to the checkpoint file `path` crash-safely (tmp, fsync,
@@ -86,22 +150,21 @@ pub fn write_checkpoint(path: &Path, image: &[u8]) -> Result<CkptWriteStats> {
         .create(true)
         .truncate(true)
         .open(&tmp)
-        .with_context(|| format!("checkpoint {}: cannot create", tmp.display()))?;
+        .map_err(ckpt_io(&tmp, "cannot create"))?;
     f.write_all(&frame_header(image.len()))
         .and_then(|_| f.write_all(image))
-        .with_context(|| format!("checkpoint {}: write failed", tmp.display()))?;
+        .map_err(ckpt_io(&tmp, "write failed"))?;
     let t1 = Instant::now();
-    f.sync_all()
-        .with_context(|| format!("checkpoint {}: fsync failed", tmp.display()))?;
+    f.sync_all().map_err(ckpt_io(&tmp, "fsync failed"))?;
     drop(f);
     let t2 = Instant::now();
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("checkpoint {}: cannot rename into place", path.display()))?;
-    sync_parent_dir(path).with_context(|| {
-        format!(
+    std::fs::rename(&tmp, path).map_err(ckpt_io(path, "cannot rename into place"))?;
+    sync_parent_dir(path).map_err(|source| HostError::Context {
+        what: format!(
             "checkpoint directory {}: fsync failed",
             parent_dir(path).display()
-        )
+        ),
+        source: source.into(),
     })?;
     let t3 = Instant::now();
     Ok(CkptWriteStats {
@@ -116,46 +179,45 @@ pub fn write_checkpoint(path: &Path, image: &[u8]) -> Result<CkptWriteStats> {
 /// a foreign file, another format version or a truncated or extended file is
 /// an error naming the file.
 pub fn read_checkpoint(path: &Path) -> Result<Vec<u8>> {
-    let mut f =
-        File::open(path).with_context(|| format!("checkpoint {}: cannot open", path.display()))?;
-    let len = f
-        .metadata()
-        .with_context(|| format!("checkpoint {}: cannot stat", path.display()))?
-        .len();
+    let mut f = File::open(path).map_err(ckpt_io(path, "cannot open"))?;
+    let len = f.metadata().map_err(ckpt_io(path, "cannot stat"))?.len();
     if len < CKPT_HEADER_LEN as u64 {
-        bail!(
-            "checkpoint {}: {len} bytes, shorter than the {CKPT_HEADER_LEN}-byte header (truncated or not a checkpoint)",
-            path.display()
-        );
+        return Err(ckpt_bad(
+            path,
+            format!(
+                "{len} bytes, shorter than the {CKPT_HEADER_LEN}-byte header (truncated or not a checkpoint)"
+            ),
+        ));
     }
     let mut h = [0u8; CKPT_HEADER_LEN];
-    f.read_exact(&mut h)
-        .with_context(|| format!("checkpoint {}: read failed", path.display()))?;
+    f.read_exact(&mut h).map_err(ckpt_io(path, "read failed"))?;
     if h[..8] != CKPT_MAGIC {
-        bail!(
-            "checkpoint {}: not a Plinius checkpoint (bad magic)",
-            path.display()
-        );
+        return Err(ckpt_bad(
+            path,
+            "not a Plinius checkpoint (bad magic)".into(),
+        ));
     }
     let version = u32::from_le_bytes(h[8..12].try_into().expect("4 bytes"));
     if version != CKPT_VERSION {
-        bail!(
-            "checkpoint {}: format version {version}, this build reads {CKPT_VERSION}",
-            path.display()
-        );
+        return Err(ckpt_bad(
+            path,
+            format!("format version {version}, this build reads {CKPT_VERSION}"),
+        ));
     }
     let image_len = u64::from_le_bytes(h[16..24].try_into().expect("8 bytes"));
     if CKPT_HEADER_LEN as u64 + image_len != len {
-        bail!(
-            "checkpoint {}: {len} bytes, but the header announces an image of {image_len} bytes \
-             ({} with the header): truncated or extended",
-            path.display(),
-            CKPT_HEADER_LEN as u64 + image_len
-        );
+        return Err(ckpt_bad(
+            path,
+            format!(
+                "{len} bytes, but the header announces an image of {image_len} bytes \
+                 ({} with the header): truncated or extended",
+                CKPT_HEADER_LEN as u64 + image_len
+            ),
+        ));
     }
     let mut image = vec![0u8; image_len as usize];
     f.read_exact(&mut image)
-        .with_context(|| format!("checkpoint {}: read failed", path.display()))?;
+        .map_err(ckpt_io(path, "read failed"))?;
     Ok(image)
 }
 
@@ -197,24 +259,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.ckpt");
         let e = read_checkpoint(&p).unwrap_err();
-        assert!(format!("{e:#}").contains("cannot open"), "{e:#}");
+        assert!(crate::error::chain(&e).contains("cannot open"), "{e:#}");
         write_checkpoint(&p, &[5u8; 1000]).unwrap();
         let good = std::fs::read(&p).unwrap();
         std::fs::write(&p, &good[..good.len() - 1]).unwrap();
-        let e = format!("{:#}", read_checkpoint(&p).unwrap_err());
+        let e = crate::error::chain(&read_checkpoint(&p).unwrap_err());
         assert!(e.contains("c.ckpt") && e.contains("truncated"), "{e}");
         std::fs::write(&p, &good[..10]).unwrap();
-        let e = format!("{:#}", read_checkpoint(&p).unwrap_err());
+        let e = crate::error::chain(&read_checkpoint(&p).unwrap_err());
         assert!(e.contains("shorter"), "{e}");
         let mut foreign = good.clone();
         foreign[0] = b'X';
         std::fs::write(&p, &foreign).unwrap();
-        let e = format!("{:#}", read_checkpoint(&p).unwrap_err());
+        let e = crate::error::chain(&read_checkpoint(&p).unwrap_err());
         assert!(e.contains("bad magic"), "{e}");
         let mut v2 = good.clone();
         v2[8] = 2;
         std::fs::write(&p, &v2).unwrap();
-        let e = format!("{:#}", read_checkpoint(&p).unwrap_err());
+        let e = crate::error::chain(&read_checkpoint(&p).unwrap_err());
         assert!(e.contains("version 2"), "{e}");
     }
 }

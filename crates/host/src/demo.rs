@@ -1,4 +1,4 @@
-//! `plinius demo`: the whole Plinius flow on one machine, offline, with the
+//! The built-in demo (`plinius demo`): the whole Plinius flow on one machine, offline, with the
 //! simulated (INSECURE, development-only) attestation back-end:
 //!
 //! 1. the data owner makes a key file;
@@ -15,51 +15,49 @@
 //! 8. the model is exported sealed for its owner, who opens it into a Darknet
 //!    `.weights` file.
 //!
-//! The pool lives in /dev/shm when present (memory standing in for PM), else
-//! in a temporary directory; everything is deleted at the end unless `--dir`
-//! is given.
+//! Each step is a method of [`Demo`]; the caller runs them in order and
+//! shows what each did. The pool lives in /dev/shm when present (memory
+//! standing in for PM), else in a temporary directory; everything is deleted
+//! when the [`Demo`] is dropped unless a directory to keep was given.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use clap::Args;
+use enclave::MirrorMode;
+use seal::dataset::Split;
 
-use crate::evidence::{Backend, EvidenceArgs, ProvisionArgs};
-use crate::export::OpenModelArgs;
-use crate::job::JobOptions;
-use crate::owner::{KeygenArgs, SealDatasetArgs, SplitArg};
+use crate::enclave_side::{Backend, EvidenceOptions, EvidenceWritten};
+use crate::error::{Context, Result, bail};
+use crate::evaluate::PoolEval;
+use crate::job::{JobOptions, SealedExport};
+use crate::owner::{
+    KeyFingerprints, OpenModelOptions, OpenedModel, SealDatasetOptions, SealedSummary,
+};
+use crate::progress::{NoProgress, Progress};
+use crate::provision::{ProvisionOptions, Provisioned};
 
-/// Arguments of `plinius demo`.
-#[derive(Args, Debug, Clone)]
-pub struct DemoArgs {
+/// What the demo needs.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
     /// The model.
-    #[arg(long, default_value = "cfg/mnist5.cfg")]
     pub cfg: PathBuf,
     /// Directory with the MNIST gzip IDX files.
-    #[arg(long, default_value = "data/mnist")]
     pub mnist: PathBuf,
-    /// Training iterations (batches of 128 images).
-    #[arg(long, default_value_t = 300)]
+    /// Training iterations (batches of 128 images); at least 2.
     pub iterations: u64,
-    /// Kill the training process after this many iterations (default: half-way).
-    #[arg(long)]
+    /// Kill the training process after this many iterations (`None`: half-way).
     pub kill_at: Option<u64>,
     /// Mirror mode.
-    #[arg(long, value_enum, default_value = "romulus")]
-    pub mirror: crate::train::MirrorArg,
-    /// Worker threads of the training process (default: all cores).
-    #[arg(long)]
+    pub mirror: MirrorMode,
+    /// Worker threads of the training process (`None`: all cores).
     pub threads: Option<usize>,
     /// Keep every file in this directory (pool included) instead of temporary ones.
-    #[arg(long)]
     pub dir: Option<PathBuf>,
-}
-
-fn step(n: usize, what: &str) {
-    println!("\n[{n}/8] {what}");
+    /// The `plinius` executable the training runs as a child of (its `train`
+    /// command).
+    pub exe: PathBuf,
 }
 
 /// Where the demo's files go: a work directory and a pool directory.
@@ -127,236 +125,230 @@ fn spawn_train(exe: &Path, args: &[String]) -> Result<Child> {
         .with_context(|| format!("cannot start {} train", exe.display()))
 }
 
-/// Runs the demo.
-pub fn run(a: DemoArgs) -> Result<()> {
-    let t0 = Instant::now();
-    if !a.cfg.is_file() {
-        bail!(
-            "{}: no such model cfg (run the demo from the repository root, or pass --cfg)",
-            a.cfg.display()
-        );
-    }
-    if !a.mnist.join("train-images-idx3-ubyte.gz").is_file() {
-        bail!(
-            "{}: no MNIST files (train-images-idx3-ubyte.gz, ...); run the demo from the repository root, or pass --mnist",
-            a.mnist.display()
-        );
-    }
-    if a.iterations < 2 {
-        bail!("--iterations must be at least 2 (the demo kills training half-way)");
-    }
-    let kill_at = a
-        .kill_at
-        .unwrap_or(a.iterations / 2)
-        .clamp(1, a.iterations - 1);
-    let d = dirs(a.dir.as_deref())?;
-    let w = |n: &str| d.work.join(n);
-    let platform = w("sim-platform");
-    let pool = d.pool.join("mnist5.pool");
-    println!(
-        "Plinius demo: secure, crash-resilient training of {} on MNIST",
-        a.cfg.display()
-    );
-    println!("  files: {}", d.work.display());
-    println!(
-        "  pool:  {}{}",
-        pool.display(),
-        if d.pool.starts_with("/dev/shm") {
-            " (memory standing in for PM)"
-        } else {
-            ""
-        }
-    );
-    println!("  attestation: the SIMULATED platform (insecure, for development: no TEE needed)");
+/// The demo's state: its options and directories, and the nonce of the
+/// attestation once made.
+pub struct Demo {
+    o: DemoOptions,
+    kill_at: u64,
+    d: Dirs,
+    nonce: String,
+}
 
-    step(1, "owner: generate the key file (dataset key, model key)");
-    crate::owner::keygen(&KeygenArgs {
-        out: w("owner.key"),
-        force: false,
-    })?;
-
-    step(2, "enclave: attestation evidence for the owner's nonce");
-    let mut nonce = [0u8; 32];
-    seal::key::random_fill(&mut nonce)?;
-    let nonce = hex::encode(nonce);
-    crate::evidence::evidence(&EvidenceArgs {
-        nonce: nonce.clone(),
-        out: w("enclave.evidence"),
-        state: Some(w("enclave.state")),
-        backend: Backend::Sim,
-        platform: Some(platform.clone()),
-        tsm_root: PathBuf::from(seal::evidence::tsm::DEFAULT_TSM_ROOT),
-        force: false,
-    })?;
-
-    step(
-        3,
-        "owner: verify the evidence, seal the keys to the enclave (HPKE)",
-    );
-    let measurement = crate::evidence::enclave_measurement()?.to_string();
-    crate::evidence::provision(&ProvisionArgs {
-        evidence: w("enclave.evidence"),
-        nonce,
-        expect_measurement: measurement,
-        key: w("owner.key"),
-        out: w("keys.bundle"),
-        allow_sim: true,
-        sim_platform_key: None,
-        platform: Some(platform.clone()),
-        snp_vcek: None,
-        tdx_collateral: None,
-        verify_at: None,
-        force: false,
-    })?;
-
-    step(
-        4,
-        "owner: seal the MNIST training set, one AES-GCM record per image",
-    );
-    crate::owner::seal_dataset(&SealDatasetArgs {
-        mnist: a.mnist.clone(),
-        key: w("owner.key"),
-        out: w("train.sealed"),
-        split: SplitArg::Train,
-        limit: None,
-        force: false,
-        quiet: false,
-    })?;
-
-    let exe = std::env::current_exe().context("cannot locate the running executable")?;
-    let csv = w("loss.csv");
-    let mut common = vec![
-        "--cfg".to_string(),
-        a.cfg.display().to_string(),
-        "--pool".into(),
-        pool.display().to_string(),
-        "--platform".into(),
-        platform.display().to_string(),
-        "--iterations".into(),
-        a.iterations.to_string(),
-        "--mirror".into(),
-        format!("{:?}", a.mirror).to_lowercase(),
-        "--loss-csv".into(),
-        csv.display().to_string(),
-    ];
-    if let Some(t) = a.threads {
-        common.extend(["--threads".into(), t.to_string()]);
-    }
-
-    step(
-        5,
-        &format!(
-            "host: plinius train (child process): create the pool, import the sealed data, train {} iterations, \
-             mirroring the sealed model after each",
-            a.iterations
-        ),
-    );
-    let mut first = common.clone();
-    first.extend([
-        "--data".into(),
-        w("train.sealed").display().to_string(),
-        "--bundle".into(),
-        w("keys.bundle").display().to_string(),
-        "--state".into(),
-        w("enclave.state").display().to_string(),
-    ]);
-    let t_train = Instant::now();
-    let mut child = spawn_train(&exe, &first)?;
-    let killed_after = loop {
-        if let Some(status) = child.try_wait()? {
-            if !status.success() {
-                bail!("the training process failed ({status})");
-            }
-            break None;
-        }
-        let done = csv_iterations(&csv);
-        if done >= kill_at {
-            child.kill().context("cannot kill the training process")?;
-            let _ = child.wait();
-            break Some(done);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    match killed_after {
-        Some(done) => {
-            eprintln!();
-            step(
-                6,
-                &format!(
-                    "CRASH: the demo SIGKILLed the training process after iteration {done}; starting it again \
-                     (no --data, no --bundle: the pool holds them sealed)"
-                ),
+impl Demo {
+    /// Checks the options and makes the demo's directories.
+    pub fn new(o: DemoOptions) -> Result<Demo> {
+        if !o.cfg.is_file() {
+            bail!(
+                "{}: no such model cfg (run the demo from the repository root, or pass --cfg)",
+                o.cfg.display()
             );
         }
-        None => step(
-            6,
-            "the training process finished before the planned kill (nothing to resume)",
-        ),
+        if !o.mnist.join("train-images-idx3-ubyte.gz").is_file() {
+            bail!(
+                "{}: no MNIST files (train-images-idx3-ubyte.gz, ...); run the demo from the repository root, or pass --mnist",
+                o.mnist.display()
+            );
+        }
+        if o.iterations < 2 {
+            bail!("--iterations must be at least 2 (the demo kills training half-way)");
+        }
+        let kill_at = o
+            .kill_at
+            .unwrap_or(o.iterations / 2)
+            .clamp(1, o.iterations - 1);
+        let d = dirs(o.dir.as_deref())?;
+        Ok(Demo {
+            o,
+            kill_at,
+            d,
+            nonce: String::new(),
+        })
     }
-    let status = spawn_train(&exe, &common)?.wait()?;
-    if !status.success() {
-        bail!("the resumed training process failed ({status})");
-    }
-    let train_s = t_train.elapsed().as_secs_f64();
 
-    step(
-        7,
-        "enclave: mirror-in and evaluate on the 10,000 MNIST test images",
-    );
-    let opts = JobOptions {
-        pool: pool.clone(),
-        checkpoint: None,
-        platform: Some(platform.clone()),
-        threads: a.threads,
-    };
-    let ev = crate::evalpool::eval_pool(&opts, &a.mnist, None)?;
-    println!(
-        "test accuracy: {:.2}% at iteration {}",
-        ev.accuracy * 100.0,
-        ev.iteration
-    );
-
-    step(
-        8,
-        "host: export the model sealed for its owner; owner: open it as Darknet .weights",
-    );
-    crate::export::run_export(crate::export::ExportArgs {
-        pool: pool.clone(),
-        out: w("model.sealed"),
-        checkpoint: None,
-        platform: Some(platform.clone()),
-        force: false,
-        key: None,
-    })?;
-    crate::export::open_model(&OpenModelArgs {
-        model: w("model.sealed"),
-        key: w("owner.key"),
-        out: w("mnist5.weights"),
-        force: false,
-    })?;
-
-    println!("\nSummary");
-    println!(
-        "  model:          {} ({} iterations of 128 images)",
-        a.cfg.display(),
-        ev.iteration
-    );
-    match killed_after {
-        Some(k) => println!(
-            "  crash:          SIGKILL after iteration {k}; resumed from the last mirror, nothing lost"
-        ),
-        None => println!("  crash:          none (training ended before the planned kill)"),
+    /// The options.
+    pub fn options(&self) -> &DemoOptions {
+        &self.o
     }
-    println!("  test accuracy:  {:.2}%", ev.accuracy * 100.0);
-    println!(
-        "  training time:  {train_s:.1} s (both processes); whole demo {:.1} s",
-        t0.elapsed().as_secs_f64()
-    );
-    println!(
-        "  sealed outside the enclave: the dataset, the mirrored model (weights, optimizer, RNG states), the keys, the export"
-    );
-    if a.dir.is_some() {
-        println!("  files kept in {}", d.work.display());
+
+    /// The directory of the demo's files.
+    pub fn work_dir(&self) -> &Path {
+        &self.d.work
     }
-    Ok(())
+
+    /// The file `name` in the work directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.d.work.join(name)
+    }
+
+    /// The pool file.
+    pub fn pool(&self) -> PathBuf {
+        self.d.pool.join("mnist5.pool")
+    }
+
+    /// Whether the pool is in /dev/shm (memory standing in for PM).
+    pub fn pool_in_memory(&self) -> bool {
+        self.d.pool.starts_with("/dev/shm")
+    }
+
+    fn platform(&self) -> PathBuf {
+        self.file("sim-platform")
+    }
+
+    /// Step 1, the owner: a key file (dataset key, model key).
+    pub fn keygen(&self) -> Result<KeyFingerprints> {
+        crate::owner::keygen(&self.file("owner.key"), false)
+    }
+
+    /// Step 2, the enclave: attestation evidence for a fresh nonce of the owner.
+    pub fn evidence(&mut self, progress: &mut dyn Progress) -> Result<EvidenceWritten> {
+        let mut nonce = [0u8; 32];
+        seal::key::random_fill(&mut nonce)?;
+        self.nonce = hex::encode(nonce);
+        crate::enclave_side::evidence(
+            &EvidenceOptions {
+                nonce: self.nonce.clone(),
+                out: self.file("enclave.evidence"),
+                state: Some(self.file("enclave.state")),
+                backend: Backend::Sim,
+                platform: Some(self.platform()),
+                tsm_root: PathBuf::from(seal::evidence::tsm::DEFAULT_TSM_ROOT),
+                force: false,
+            },
+            progress,
+        )
+    }
+
+    /// Step 3, the owner: verify the evidence, seal the keys to the enclave.
+    pub fn provision(&self) -> Result<Provisioned> {
+        crate::provision::provision(&ProvisionOptions {
+            evidence: self.file("enclave.evidence"),
+            nonce: self.nonce.clone(),
+            expect_measurement: crate::enclave_side::enclave_measurement().to_string(),
+            key: self.file("owner.key"),
+            out: self.file("keys.bundle"),
+            allow_sim: true,
+            platform: Some(self.platform()),
+            ..ProvisionOptions::default()
+        })
+    }
+
+    /// Step 4, the owner: seal the MNIST training set.
+    pub fn seal(&self, progress: &mut dyn Progress) -> Result<SealedSummary> {
+        crate::owner::seal_dataset(
+            &SealDatasetOptions {
+                mnist: self.o.mnist.clone(),
+                key: self.file("owner.key"),
+                out: self.file("train.sealed"),
+                split: Split::Train,
+                limit: None,
+                force: false,
+            },
+            progress,
+        )
+    }
+
+    /// The arguments of every `train` child.
+    fn train_args(&self) -> Vec<String> {
+        let mut common = vec![
+            "--cfg".to_string(),
+            self.o.cfg.display().to_string(),
+            "--pool".into(),
+            self.pool().display().to_string(),
+            "--platform".into(),
+            self.platform().display().to_string(),
+            "--iterations".into(),
+            self.o.iterations.to_string(),
+            "--mirror".into(),
+            self.o.mirror.to_string(),
+            "--loss-csv".into(),
+            self.file("loss.csv").display().to_string(),
+        ];
+        if let Some(t) = self.o.threads {
+            common.extend(["--threads".into(), t.to_string()]);
+        }
+        common
+    }
+
+    /// Step 5, the host: `plinius train` as a child process (its output
+    /// goes to this process's), SIGKILLed once its loss CSV shows the kill
+    /// iteration. Returns the iterations done when killed (`None`: it
+    /// finished first).
+    pub fn train_and_kill(&self) -> Result<Option<u64>> {
+        let mut first = self.train_args();
+        first.extend([
+            "--data".into(),
+            self.file("train.sealed").display().to_string(),
+            "--bundle".into(),
+            self.file("keys.bundle").display().to_string(),
+            "--state".into(),
+            self.file("enclave.state").display().to_string(),
+        ]);
+        let csv = self.file("loss.csv");
+        let mut child = spawn_train(&self.o.exe, &first)?;
+        loop {
+            if let Some(status) = child
+                .try_wait()
+                .context("cannot wait for the training process")?
+            {
+                if !status.success() {
+                    bail!("the training process failed ({status})");
+                }
+                return Ok(None);
+            }
+            let done = csv_iterations(&csv);
+            if done >= self.kill_at {
+                child.kill().context("cannot kill the training process")?;
+                let _ = child.wait();
+                return Ok(Some(done));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Step 6, the host: `plinius train` again, with neither dataset nor
+    /// keys (the pool holds them sealed), to the end.
+    pub fn resume(&self) -> Result<()> {
+        let status = spawn_train(&self.o.exe, &self.train_args())?
+            .wait()
+            .context("cannot wait for the training process")?;
+        if !status.success() {
+            bail!("the resumed training process failed ({status})");
+        }
+        Ok(())
+    }
+
+    fn job(&self) -> JobOptions {
+        JobOptions {
+            pool: self.pool(),
+            checkpoint: None,
+            platform: Some(self.platform()),
+            threads: self.o.threads,
+        }
+    }
+
+    /// Step 7, the enclave: mirror-in and evaluate on the MNIST test set.
+    pub fn evaluate(&self) -> Result<PoolEval> {
+        crate::evaluate::eval_pool(&self.job(), &self.o.mnist, None, &mut NoProgress)
+    }
+
+    /// Step 8: the host exports the model sealed for its owner (the sealed
+    /// export), who opens it as Darknet `.weights` (the opened model).
+    pub fn export(&self) -> Result<(SealedExport, OpenedModel)> {
+        let sealed = crate::export::export_model(
+            &crate::export::ExportOptions {
+                job: self.job(),
+                out: self.file("model.sealed"),
+                force: false,
+                key: None,
+            },
+            &mut NoProgress,
+        )?;
+        let opened = crate::owner::open_model(&OpenModelOptions {
+            model: self.file("model.sealed"),
+            key: self.file("owner.key"),
+            out: self.file("mnist5.weights"),
+            force: false,
+        })?;
+        Ok((sealed, opened))
+    }
 }

@@ -31,12 +31,12 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Context, Result, bail};
+use crate::progress::{Event, Progress};
 use enclave::layout::{
     IMPORT_COPIED_OFF as COPIED_OFF, IMPORT_HEADER_LEN, IMPORT_STATE_OFF as STATE_OFF,
     ImportHeader, Region as DatasetArea, STATE_COMPLETE, STATE_IMPORTING,
 };
-use indicatif::ProgressBar;
 use ptm::{PmBackend, Pool};
 use seal::dataset::{DatasetHeader, HEADER_LEN as DS_HEADER_LEN, SealedDataset, parse_header};
 
@@ -239,7 +239,7 @@ pub fn import_file<B: PmBackend>(
     area: DatasetArea,
     path: &Path,
     opts: ImportOptions,
-    bar: &ProgressBar,
+    progress: &mut dyn Progress,
 ) -> Result<ImportOutcome> {
     let ds_header = check_dataset_file(path)?;
     let want = import_header_of(&ds_header);
@@ -286,8 +286,10 @@ pub fn import_file<B: PmBackend>(
     let mut f = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
     f.seek(SeekFrom::Start(from))
         .with_context(|| format!("{}: seek failed", path.display()))?;
-    bar.set_length(want.file_len);
-    bar.set_position(from);
+    progress.event(Event::ImportStart {
+        total: want.file_len,
+        from,
+    });
     let data = base + IMPORT_HEADER_LEN;
     let mut copied = from;
     while copied < want.file_len {
@@ -305,7 +307,7 @@ pub fn import_file<B: PmBackend>(
         raw.store_u64(base + COPIED_OFF, copied)?;
         raw.persist(base + COPIED_OFF, 8)?;
         raw.fence();
-        bar.set_position(copied);
+        progress.event(Event::Imported(copied));
     }
     // The copy must parse as the dataset the header announced before it is
     // declared complete (catches a file that changed under us).
@@ -337,6 +339,7 @@ pub fn import_file<B: PmBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::progress::NoProgress;
     use ptm::{PoolSize, SimPm};
     use seal::dataset::{Split, seal_sample_into};
     use seal::{DatasetKey, sealed_len};
@@ -394,8 +397,7 @@ mod tests {
             import_status(pool.raw(), area()).unwrap(),
             ImportStatus::Empty
         );
-        let bar = ProgressBar::hidden();
-        let out = import_file(&mut pool, area(), &p, opts(), &bar).unwrap();
+        let out = import_file(&mut pool, area(), &p, opts(), &mut NoProgress).unwrap();
         assert_eq!(
             out,
             ImportOutcome::Imported {
@@ -406,15 +408,14 @@ mod tests {
         assert_eq!(ds.len(), 300);
         assert_eq!(&pool.raw()[4096..4096 + bytes.len()], &bytes[..]);
         assert_eq!(
-            import_file(&mut pool, area(), &p, opts(), &bar).unwrap(),
+            import_file(&mut pool, area(), &p, opts(), &mut NoProgress).unwrap(),
             ImportOutcome::AlreadyComplete
         );
         // Another dataset: refused, area untouched.
         let (q, _) = sealed_file(dir.path(), 10, 2);
         let before = pool.raw().to_vec();
-        let e = format!(
-            "{:#}",
-            import_file(&mut pool, area(), &q, opts(), &bar).unwrap_err()
+        let e = crate::error::chain(
+            &import_file(&mut pool, area(), &q, opts(), &mut NoProgress).unwrap_err(),
         );
         assert!(e.contains("already holds dataset 0101"), "{e}");
         assert_eq!(pool.raw(), &before[..]);
@@ -424,11 +425,10 @@ mod tests {
     fn crash_at_every_fence_resumes_to_the_same_bytes() {
         let dir = tempfile::tempdir().unwrap();
         let (p, bytes) = sealed_file(dir.path(), 200, 3);
-        let bar = ProgressBar::hidden();
         // Fences of a full import from a fresh pool.
         let mut fresh = sim_pool(SimPm::new(pool_len()));
         let base = fresh.backend().fences();
-        import_file(&mut fresh, area(), &p, opts(), &bar).unwrap();
+        import_file(&mut fresh, area(), &p, opts(), &mut NoProgress).unwrap();
         let total = fresh.backend().fences() - base;
         assert!(total > 6, "{total} fences");
         let formatted = sim_pool(SimPm::new(pool_len())).backend().persisted_image();
@@ -437,7 +437,7 @@ mod tests {
             let mut pool = sim_pool(SimPm::from_image(&formatted));
             pool.backend().crash_at_fence(n);
             // The program carries on in volatile memory after the crash.
-            let _ = import_file(&mut pool, area(), &p, opts(), &bar);
+            let _ = import_file(&mut pool, area(), &p, opts(), &mut NoProgress);
             assert!(pool.backend().crashed());
             let image = pool.backend().persisted_image();
             let mut again = Pool::from_backend(SimPm::from_image(&image)).unwrap();
@@ -450,7 +450,7 @@ mod tests {
                 );
             }
             assert!(imported_dataset(again.raw(), area()).is_err() || n == total);
-            import_file(&mut again, area(), &p, opts(), &bar).unwrap();
+            import_file(&mut again, area(), &p, opts(), &mut NoProgress).unwrap();
             assert_eq!(
                 &again.raw()[4096..4096 + bytes.len()],
                 &bytes[..],
@@ -466,13 +466,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (p, bytes) = sealed_file(dir.path(), 50, 4);
         let mut pool = sim_pool(SimPm::new(pool_len()));
-        let bar = ProgressBar::hidden();
         let before = pool.raw().to_vec();
         let t = dir.path().join("truncated.sealed");
         std::fs::write(&t, &bytes[..bytes.len() - 5]).unwrap();
-        let e = format!(
-            "{:#}",
-            import_file(&mut pool, area(), &t, opts(), &bar).unwrap_err()
+        let e = crate::error::chain(
+            &import_file(&mut pool, area(), &t, opts(), &mut NoProgress).unwrap_err(),
         );
         assert!(
             e.contains("truncated.sealed") && e.contains("truncated"),
@@ -480,20 +478,24 @@ mod tests {
         );
         let f = dir.path().join("foreign.bin");
         std::fs::write(&f, vec![7u8; 4000]).unwrap();
-        let e = format!(
-            "{:#}",
-            import_file(&mut pool, area(), &f, opts(), &bar).unwrap_err()
+        let e = crate::error::chain(
+            &import_file(&mut pool, area(), &f, opts(), &mut NoProgress).unwrap_err(),
         );
         assert!(e.contains("foreign.bin") && e.contains("magic"), "{e}");
-        let e = format!(
-            "{:#}",
-            import_file(&mut pool, area(), &dir.path().join("missing"), opts(), &bar).unwrap_err()
+        let e = crate::error::chain(
+            &import_file(
+                &mut pool,
+                area(),
+                &dir.path().join("missing"),
+                opts(),
+                &mut NoProgress,
+            )
+            .unwrap_err(),
         );
         assert!(e.contains("missing") && e.contains("cannot open"), "{e}");
         let small = DatasetArea { off: 0, len: 8192 };
-        let e = format!(
-            "{:#}",
-            import_file(&mut pool, small, &p, opts(), &bar).unwrap_err()
+        let e = crate::error::chain(
+            &import_file(&mut pool, small, &p, opts(), &mut NoProgress).unwrap_err(),
         );
         assert!(e.contains("do not fit"), "{e}");
         assert_eq!(pool.raw(), &before[..]);
@@ -504,22 +506,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (p, _) = sealed_file(dir.path(), 20, 5);
         let mut pool = sim_pool(SimPm::new(pool_len()));
-        let bar = ProgressBar::hidden();
-        import_file(&mut pool, area(), &p, opts(), &bar).unwrap();
+        import_file(&mut pool, area(), &p, opts(), &mut NoProgress).unwrap();
         let image = pool.backend().cache_image();
         let raw_off = image.len() - RAW as usize;
         for (off, want) in [(20usize, "checksum"), (0, "magic"), (130, "state word")] {
             let mut bad = image.clone();
             bad[raw_off + off] ^= 0x10;
             let pool = Pool::from_backend(SimPm::from_image(&bad)).unwrap();
-            let e = format!("{:#}", imported_dataset(pool.raw(), area()).unwrap_err());
+            let e = crate::error::chain(&imported_dataset(pool.raw(), area()).unwrap_err());
             assert!(e.contains(want), "byte {off}: {e}");
         }
         // The dataset's own header, inside the area.
         let mut bad = image.clone();
         bad[raw_off + 4096 + 33] ^= 1;
         let pool = Pool::from_backend(SimPm::from_image(&bad)).unwrap();
-        let e = format!("{:#}", imported_dataset(pool.raw(), area()).unwrap_err());
+        let e = crate::error::chain(&imported_dataset(pool.raw(), area()).unwrap_err());
         assert!(e.contains("imported dataset in the pool"), "{e}");
     }
 }

@@ -1,4 +1,4 @@
-//! `plinius info`: what this build and this machine offer Plinius.
+//! What this build and this machine offer Plinius (`plinius info`).
 
 /// CPU features that matter to Plinius (AES, wide vectors; the cache-line flush
 /// instructions are probed by `ptm`),
@@ -47,15 +47,7 @@ pub fn shm_strategy() -> String {
     }
 }
 
-/// Prints the version, the hardware threads, the CPU features and the flush
-/// strategy a pool in /dev/shm would use.
-pub fn run() -> anyhow::Result<()> {
-    println!("plinius {}", env!("CARGO_PKG_VERSION"));
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("hardware threads: {threads}");
-    for (name, present) in cpu_features().into_iter().chain(flush_features()) {
-        println!("  {name:<11} {}", if present { "yes" } else { "no" });
-    }
-    println!("PM flush for a pool in /dev/shm: {}", shm_strategy());
-    Ok(())
+/// Hardware threads of this machine (1 if unknown).
+pub fn hardware_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }

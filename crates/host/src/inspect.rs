@@ -1,4 +1,4 @@
-//! `plinius inspect --pool PATH`: what a pool file holds, without a key and
+//! What a pool file holds (`plinius inspect`), without a key and
 //! without modifying it: the `ptm` header and state word, the sizes, the
 //! superblock (mirror mode, model fingerprint, seed, areas), the iteration
 //! of the mirror and the dataset import status. Never a secret: everything
@@ -9,33 +9,14 @@
 //! recovered in the copy only, the file is left as it is.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{Context, Result};
-use clap::Args;
 use enclave::MirrorMode;
 use enclave::layout::{self, Superblock};
 use ptm::{MemBackend, Pool, PoolState};
 
+use crate::error::{Context, Result, chain};
 use crate::import::import_status;
-
-/// Arguments of `plinius inspect`.
-#[derive(Args, Debug, Clone)]
-pub struct InspectArgs {
-    /// The pool file.
-    #[arg(long)]
-    pub pool: PathBuf,
-    /// The ssd mode's checkpoint file (default: `<pool>.ckpt`).
-    #[arg(long)]
-    pub checkpoint: Option<PathBuf>,
-}
-
-/// The default checkpoint path of a pool: `<pool>.ckpt`.
-pub fn default_checkpoint(pool: &Path) -> PathBuf {
-    let mut n = pool.as_os_str().to_os_string();
-    n.push(".ckpt");
-    PathBuf::from(n)
-}
 
 /// The facts `inspect` prints.
 #[derive(Debug, Clone)]
@@ -75,7 +56,7 @@ pub fn inspect(path: &Path, ckpt: &Path) -> Result<PoolReport> {
                     enclave::image::image_iteration(&image),
                     format!("header of the checkpoint file {}", ckpt.display()),
                 ),
-                Err(e) => (None, format!("{e:#}")),
+                Err(e) => (None, chain(&e)),
             },
         },
     };
@@ -91,7 +72,7 @@ pub fn inspect(path: &Path, ckpt: &Path) -> Result<PoolReport> {
     } else {
         match import_status(pool.raw(), area) {
             Ok(s) => s.to_string(),
-            Err(e) => format!("unreadable: {e:#}"),
+            Err(e) => format!("unreadable: {}", chain(&e)),
         }
     };
     Ok(PoolReport {
@@ -165,15 +146,4 @@ pub fn render(path: &Path, r: &PoolReport) -> String {
     }
     let _ = writeln!(s, "dataset import:  {}", r.import);
     s
-}
-
-/// `plinius inspect`.
-pub fn run(a: InspectArgs) -> Result<()> {
-    let ckpt = a
-        .checkpoint
-        .clone()
-        .unwrap_or_else(|| default_checkpoint(&a.pool));
-    let r = inspect(&a.pool, &ckpt)?;
-    print!("{}", render(&a.pool, &r));
-    Ok(())
 }

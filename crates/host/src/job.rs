@@ -2,86 +2,26 @@
 //! dataset imported into it, the keys handed to the enclave, the ssd
 //! checkpoint file, and the attached [`Enclave`].
 //!
-//! A new pool is created under a temporary name and renamed into place once
-//! formatted, so a crash during creation never leaves a half-made file under
-//! the pool's name. A crash during the import leaves an IMPORTING dataset
-//! area that the next start resumes; a crash before the enclave's first
-//! mirror leaves a pool with no superblock, which the next start completes.
-//! An existing pool is never re-created.
+//! A crash during the import leaves an IMPORTING dataset area that the next
+//! start resumes; a crash before the enclave's first mirror leaves an
+//! [`PoolState::Unfinished`] pool, which the next start completes.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
-use enclave::layout::{self, MirrorMode, Region};
-use enclave::{Attached, BoxError, CheckpointStore, Enclave, Keys, TrainConfig};
-use indicatif::{ProgressBar, ProgressStyle};
-use ptm::{Pool, PoolOptions};
-use seal::evidence::Policy;
-use seal::keyfile::read_key_file;
+use enclave::layout::{MirrorMode, Region, Superblock};
+use enclave::{Attached, CheckpointStore, Enclave, Keys, TrainConfig};
+use ptm::Pool;
 use seal::platform::SimPlatform;
 
-use crate::ckpt::{CkptWriteStats, read_checkpoint, write_checkpoint};
-use crate::import::{ImportOptions, ImportOutcome, check_dataset_file, import_file, import_status};
-use crate::inspect::default_checkpoint;
-
-/// The `ssd` mode's checkpoint file, as the enclave's [`CheckpointStore`].
-#[derive(Debug, Clone)]
-pub struct FileCheckpoint {
-    /// The checkpoint file.
-    pub path: PathBuf,
-    /// Timings of the last write.
-    pub last: CkptWriteStats,
-}
-
-impl FileCheckpoint {
-    /// A store writing `path`.
-    pub fn new(path: PathBuf) -> Self {
-        FileCheckpoint {
-            path,
-            last: CkptWriteStats::default(),
-        }
-    }
-}
-
-impl CheckpointStore for FileCheckpoint {
-    fn load(&mut self) -> std::result::Result<Option<Vec<u8>>, BoxError> {
-        if !self.path.exists() {
-            return Err(format!(
-                "checkpoint {}: no such file, but this ssd-mode pool's model is mirrored there: \
-                 if it was moved, give its path with --checkpoint FILE (nothing was written)",
-                self.path.display()
-            )
-            .into());
-        }
-        read_checkpoint(&self.path)
-            .map(Some)
-            .map_err(|e| format!("{e:#}").into())
-    }
-
-    fn store(&mut self, image: &[u8]) -> std::result::Result<(), BoxError> {
-        self.last = write_checkpoint(&self.path, image)
-            .map_err(|e| -> BoxError { format!("{e:#}").into() })?;
-        Ok(())
-    }
-}
-
-/// Where the enclave's keys come from at a job's first start.
-#[derive(Debug, Clone)]
-pub enum KeySource {
-    /// Development shortcut: the owner's key file on the host; simulated
-    /// evidence and provisioning run in-process.
-    OwnerKey(PathBuf),
-    /// The real flow: the bundle the owner sealed to this enclave's evidence,
-    /// and the session state `plinius enclave evidence` wrote.
-    Bundle {
-        /// The sealed key bundle (`plinius owner provision --out`).
-        bundle: PathBuf,
-        /// The enclave session state (`plinius enclave evidence --state`).
-        state: PathBuf,
-    },
-    /// None given: only a pool that already holds its sealed keys will do.
-    Pool,
-}
+use crate::ckpt::{FileCheckpoint, default_checkpoint};
+use crate::error::{Context, HostError, Result, bail};
+use crate::import::{
+    ImportOptions, ImportOutcome, ImportStatus, check_dataset_file, import_file, import_status,
+};
+use crate::keys::{KeySource, ProvisionedKeys, provision_keys};
+use crate::platform::sim_platform;
+use crate::pool::{PoolState, create_pool};
+use crate::progress::Progress;
 
 /// Paths and settings common to the job commands.
 #[derive(Debug, Clone, Default)]
@@ -113,6 +53,26 @@ impl JobOptions {
     }
 }
 
+/// What [`Job::start`] needs.
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    /// Paths and threads.
+    pub job: JobOptions,
+    /// The model cfg file.
+    pub cfg: PathBuf,
+    /// The owner's sealed dataset file (needed until imported).
+    pub data: Option<PathBuf>,
+    /// Keys for the first start.
+    pub keys: KeySource,
+    /// Seed (first start only; a resumed job keeps the pool's).
+    pub seed: u64,
+    /// Mirror mode: must match an existing pool's (`None`: the pool's, or
+    /// `romulus` for a new pool).
+    pub mirror: Option<MirrorMode>,
+    /// Mirror every K iterations.
+    pub mirror_every: u64,
+}
+
 /// How a training job started.
 #[derive(Debug, Clone)]
 pub struct StartReport {
@@ -141,6 +101,14 @@ pub struct Job {
     pub checkpoint: PathBuf,
 }
 
+/// A started job and how it started.
+pub struct Started {
+    /// The attached job.
+    pub job: Job,
+    /// What the start did.
+    pub report: StartReport,
+}
+
 /// The sealed export of a model.
 #[derive(Debug, Clone)]
 pub struct SealedExport {
@@ -148,90 +116,6 @@ pub struct SealedExport {
     pub iteration: u64,
     /// The sealed bytes.
     pub bytes: Vec<u8>,
-}
-
-/// Opens (creating on first use, with a note on stderr) the simulated platform.
-pub fn platform(dir: Option<&Path>) -> Result<SimPlatform> {
-    crate::evidence::sim_platform(dir)
-}
-
-/// Gets the enclave's keys from `source` (first start of a job).
-pub fn provision_keys(source: &KeySource, platform: &SimPlatform) -> Result<(Keys, &'static str)> {
-    match source {
-        KeySource::OwnerKey(path) => {
-            let bundle = read_key_file(path)?;
-            let provider = platform.provider(enclave::measurement());
-            let policy = Policy {
-                allow_sim: true,
-                sim_platform_key: Some(platform.public_key()),
-                ..Policy::default()
-            };
-            let keys = Keys::dev_provision(&provider, &policy, &bundle, platform)
-                .context("development provisioning with the owner key file")?;
-            Ok((
-                keys,
-                "owner key file (development shortcut: simulated evidence and provisioning in-process)",
-            ))
-        }
-        KeySource::Bundle { bundle, state } => {
-            let b = std::fs::read(bundle)
-                .with_context(|| format!("{}: cannot read the key bundle", bundle.display()))?;
-            let s = std::fs::read(state).with_context(|| {
-                format!("{}: cannot read the enclave session state", state.display())
-            })?;
-            let keys = Keys::accept(platform, &s, &b).with_context(|| {
-                format!(
-                    "{}: cannot accept the key bundle (was it provisioned for the evidence of session {}?)",
-                    bundle.display(),
-                    state.display()
-                )
-            })?;
-            Ok((keys, "provisioned key bundle"))
-        }
-        KeySource::Pool => bail!(
-            "the pool holds no keys yet: give --key owner.key (development) or --bundle FILE --state FILE \
-             (provisioned) for the job's first start"
-        ),
-    }
-}
-
-fn io_err(path: &Path, what: &str) -> impl FnOnce(std::io::Error) -> anyhow::Error {
-    let p = path.display().to_string();
-    let w = what.to_string();
-    move |e| anyhow::anyhow!("{p}: {w}: {e}")
-}
-
-/// Creates the pool file at `path` with `size`: formatted under a temporary
-/// name, then renamed into place (and the directory synced), then opened.
-fn create_pool(path: &Path, size: ptm::PoolSize, opts: &PoolOptions) -> Result<Pool> {
-    crate::ckpt::check_out_dir(path, "cannot create the pool")?;
-    let tmp = crate::ckpt::tmp_path(path);
-    // A leftover from a crash during an earlier creation holds nothing.
-    if tmp.exists() {
-        std::fs::remove_file(&tmp).map_err(io_err(&tmp, "cannot remove stale temporary pool"))?;
-    }
-    let pool = Pool::create(
-        &tmp,
-        size,
-        &PoolOptions {
-            overwrite: false,
-            ..opts.clone()
-        },
-    )?;
-    drop(pool);
-    if path.exists() {
-        let _ = std::fs::remove_file(&tmp);
-        bail!(
-            "{}: appeared while the pool was being created; not replacing it",
-            path.display()
-        );
-    }
-    std::fs::rename(&tmp, path).map_err(io_err(path, "cannot rename the new pool into place"))?;
-    seal::files::sync_parent_dir(path).map_err(io_err(
-        seal::files::parent_dir(path),
-        "fsync of the directory failed",
-    ))?;
-    Ok(Pool::open(path, opts)?)
 }
 
 /// Before a job's first start writes anything: the enclave's keys must open
@@ -242,7 +126,7 @@ fn check_dataset_keys(e: &Enclave, data: &Path, pool: &Path) -> Result<()> {
     let mut header = [0u8; seal::dataset::HEADER_LEN];
     std::fs::File::open(data)
         .and_then(|mut f| f.read_exact(&mut header))
-        .map_err(io_err(data, "cannot read the dataset header"))?;
+        .map_err(HostError::io(data, "cannot read the dataset header"))?;
     e.check_dataset_header(&header).with_context(|| {
         format!(
             "{}: refused before anything was written to {}",
@@ -252,242 +136,223 @@ fn check_dataset_keys(e: &Enclave, data: &Path, pool: &Path) -> Result<()> {
     })
 }
 
-fn import_bar(quiet: bool) -> ProgressBar {
-    let bar = if quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(0)
-    };
-    bar.set_style(
-        ProgressStyle::with_template("importing {bar:40} {bytes}/{total_bytes} {bytes_per_sec}")
-            .expect("valid template"),
-    );
-    bar
+/// A start's enclave, before the dataset import and the attach.
+struct Prepared {
+    pool: Pool,
+    enclave: Enclave,
+    keys_from: &'static str,
+    area: Region,
+    pool_created: bool,
+    note: Option<String>,
+    /// Why the pool's sealed keys did not unseal, when keys were given again.
+    unsealed: Option<String>,
 }
 
-/// What `Job::start` needs.
-#[derive(Debug, Clone)]
-pub struct StartArgs<'a> {
-    /// Paths and threads.
-    pub opts: &'a JobOptions,
-    /// The model cfg file.
-    pub cfg: &'a Path,
-    /// The owner's sealed dataset file (needed until imported).
-    pub data: Option<&'a Path>,
-    /// Keys for the first start.
-    pub keys: &'a KeySource,
-    /// Seed (first start only; a resumed job keeps the pool's).
-    pub seed: u64,
-    /// Mirror mode: must match an existing pool's (`None`: the pool's, or
-    /// `romulus` for a new pool).
-    pub mirror: Option<MirrorMode>,
-    /// Mirror every K iterations.
-    pub mirror_every: u64,
-    /// Hide progress bars.
-    pub quiet: bool,
+/// What every branch of a start shares.
+struct Starting<'a> {
+    o: &'a StartOptions,
+    cfg_text: String,
+    config: TrainConfig,
+    platform: SimPlatform,
+}
+
+impl Starting<'_> {
+    fn path(&self) -> &Path {
+        &self.o.job.pool
+    }
+
+    fn enclave(&self, keys: Keys, config: TrainConfig) -> Result<Enclave> {
+        let origin = self.o.cfg.display().to_string();
+        Ok(Enclave::new(keys, &self.cfg_text, &origin, config)?)
+    }
+
+    fn data(&self, missing: &str) -> Result<&Path> {
+        self.o
+            .data
+            .as_deref()
+            .ok_or_else(|| HostError::file(self.path(), missing))
+    }
+
+    /// A pool holding a job: its keys unsealed (or given again).
+    fn ready(&self, pool: Pool, sb: Superblock) -> Result<Prepared> {
+        let mut config = self.config;
+        // No mode given: the pool's (a different one given is refused at
+        // attach, the pool untouched).
+        if self.o.mirror.is_none() {
+            config.mirror = sb.mode;
+        }
+        let (keys, from, note, unsealed) = match Keys::from_pool(&pool, &self.platform) {
+            Ok(k) => (k, "pool (sealed to this platform and enclave)", None, None),
+            // Sealed to another enclave build or platform: keys given again
+            // are used if they are the pool's (the enclave checks they open
+            // the pool's sealed cfg).
+            Err(err) if !matches!(self.o.keys, KeySource::Pool) => {
+                let p = provision_keys(&self.o.keys, &self.platform)?;
+                let note = format!(
+                    "the keys sealed in the pool do not open here ({err}); using the {}",
+                    p.from
+                );
+                (p.keys, p.from, Some(note), Some(err.to_string()))
+            }
+            Err(err) => {
+                return Err(HostError::Context {
+                    what: format!(
+                        "{}: cannot unseal the job's keys; if this build's enclave or the platform \
+                         changed, provision them again (--key, or --bundle and --state)",
+                        self.path().display()
+                    ),
+                    source: err.into(),
+                });
+            }
+        };
+        Ok(Prepared {
+            enclave: self.enclave(keys, config)?,
+            pool,
+            keys_from: from,
+            area: sb.dataset_area,
+            pool_created: false,
+            note,
+            unsealed,
+        })
+    }
+
+    /// A pool created by a first start that did not finish.
+    fn unfinished(&self, pool: Pool) -> Result<Prepared> {
+        let ProvisionedKeys { keys, from } = provision_keys(&self.o.keys, &self.platform)?;
+        let e = self.enclave(keys, self.config)?;
+        let data = self.data(
+            "the job's first start did not finish (no mirror yet): give --data FILE to complete it",
+        )?;
+        let h = check_dataset_file(data)?;
+        check_dataset_keys(&e, data, self.path())?;
+        let plan = e.plan(h.file_len() as u64);
+        if pool.main_len() < plan.main_len || pool.raw_len() != plan.raw_len {
+            return Err(HostError::file(
+                self.path(),
+                format!(
+                    "the pool's sizes (main {}, raw {}) are not the ones this cfg, mirror mode {} \
+                     and dataset need (main {}, raw {}): it was made for another job (or give the \
+                     --mirror it was created with)",
+                    pool.main_len(),
+                    pool.raw_len(),
+                    self.config.mirror,
+                    plan.main_len,
+                    plan.raw_len
+                ),
+            ));
+        }
+        Ok(Prepared {
+            pool,
+            enclave: e,
+            keys_from: from,
+            area: plan.dataset_area,
+            pool_created: false,
+            note: None,
+            unsealed: None,
+        })
+    }
+
+    /// No pool yet: create it for this cfg, mirror mode and dataset.
+    fn missing(&self) -> Result<Prepared> {
+        let data = self.data(
+            "no such pool; to start a new job give --data FILE (the owner's sealed dataset)",
+        )?;
+        let h = check_dataset_file(data)?;
+        let ProvisionedKeys { keys, from } = provision_keys(&self.o.keys, &self.platform)?;
+        let e = self.enclave(keys, self.config)?;
+        check_dataset_keys(&e, data, self.path())?;
+        let plan = e.plan(h.file_len() as u64);
+        let pool = create_pool(self.path(), plan.pool_size())?;
+        Ok(Prepared {
+            pool,
+            enclave: e,
+            keys_from: from,
+            area: plan.dataset_area,
+            pool_created: true,
+            note: None,
+            unsealed: None,
+        })
+    }
 }
 
 impl Job {
     /// Starts (or resumes) the training job: creates the pool if needed,
     /// imports (or resumes importing) the dataset, provisions or unseals the
     /// keys, attaches the enclave (first mirror, or mirror-in).
-    pub fn start(a: &StartArgs<'_>) -> Result<(Job, StartReport)> {
-        let cfg_text = std::fs::read_to_string(a.cfg)
-            .with_context(|| format!("{}: cannot read the model cfg", a.cfg.display()))?;
-        let origin = a.cfg.display().to_string();
-        let mut config = TrainConfig {
-            threads: a.opts.threads()?,
-            seed: a.seed,
-            mirror: a.mirror.unwrap_or(MirrorMode::Romulus),
-            mirror_every: a.mirror_every,
+    pub fn start(o: &StartOptions, progress: &mut dyn Progress) -> Result<Started> {
+        let cfg_text = std::fs::read_to_string(&o.cfg)
+            .with_context(|| format!("{}: cannot read the model cfg", o.cfg.display()))?;
+        let config = TrainConfig {
+            threads: o.job.threads()?,
+            seed: o.seed,
+            mirror: o.mirror.unwrap_or(MirrorMode::Romulus),
+            mirror_every: o.mirror_every,
         };
-        let platform = platform(a.opts.platform.as_deref())?;
-        let path = &a.opts.pool;
-        let popts = PoolOptions::default();
-        let ckpt = a.opts.checkpoint_path();
-        let mut pool_created = false;
-        let mut note = None;
-        // Why the pool's sealed keys did not unseal, when keys were given again.
-        let mut unsealed: Option<String> = None;
-        let (mut pool, mut e, keys_from, area) = if path.exists() {
-            let pool = Pool::open(path, &popts)?;
-            match layout::read_superblock(&pool)? {
-                Some(sb) => {
-                    // No mode given: the pool's (a different one given is
-                    // refused at attach, the pool untouched).
-                    if a.mirror.is_none() {
-                        config.mirror = sb.mode;
-                    }
-                    let (keys, from) = match Keys::from_pool(&pool, &platform) {
-                        Ok(k) => (k, "pool (sealed to this platform and enclave)"),
-                        // Sealed to another enclave build or platform: keys
-                        // given again are used if they are the pool's (the
-                        // enclave checks they open the pool's sealed cfg).
-                        Err(err) if !matches!(a.keys, KeySource::Pool) => {
-                            let (k, from) = provision_keys(a.keys, &platform)?;
-                            note = Some(format!(
-                                "the keys sealed in the pool do not open here ({err}); using the {from}"
-                            ));
-                            unsealed = Some(err.to_string());
-                            (k, from)
-                        }
-                        Err(err) => {
-                            return Err(anyhow::Error::new(err).context(format!(
-                                "{}: cannot unseal the job's keys; if this build's enclave or the platform \
-                                 changed, provision them again (--key, or --bundle and --state)",
-                                path.display()
-                            )));
-                        }
-                    };
-                    let e = Enclave::new(keys, &cfg_text, &origin, config)?;
-                    (pool, e, from, sb.dataset_area)
-                }
-                None => {
-                    // Created, but the first start did not finish.
-                    let (keys, from) = provision_keys(a.keys, &platform)?;
-                    let e = Enclave::new(keys, &cfg_text, &origin, config)?;
-                    let data = a.data.ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "{}: the job's first start did not finish (no mirror yet): give --data FILE to \
-                             complete it",
-                            path.display()
-                        )
-                    })?;
-                    let h = check_dataset_file(data)?;
-                    check_dataset_keys(&e, data, path)?;
-                    let plan = e.plan(h.file_len() as u64);
-                    if pool.main_len() < plan.main_len || pool.raw_len() != plan.raw_len {
-                        bail!(
-                            "{}: the pool's sizes (main {}, raw {}) are not the ones this cfg, mirror mode {} \
-                             and dataset need (main {}, raw {}): it was made for another job (or give the \
-                             --mirror it was created with)",
-                            path.display(),
-                            pool.main_len(),
-                            pool.raw_len(),
-                            config.mirror,
-                            plan.main_len,
-                            plan.raw_len
-                        );
-                    }
-                    (pool, e, from, plan.dataset_area)
-                }
-            }
-        } else {
-            let data = a.data.ok_or_else(|| {
-                anyhow::anyhow!(
-                    "{}: no such pool; to start a new job give --data FILE (the owner's sealed dataset)",
-                    path.display()
-                )
-            })?;
-            let h = check_dataset_file(data)?;
-            let (keys, from) = provision_keys(a.keys, &platform)?;
-            let e = Enclave::new(keys, &cfg_text, &origin, config)?;
-            check_dataset_keys(&e, data, path)?;
-            let plan = e.plan(h.file_len() as u64);
-            let pool = create_pool(path, plan.pool_size(), &popts)?;
-            pool_created = true;
-            (pool, e, from, plan.dataset_area)
+        let platform = sim_platform(o.job.platform.as_deref(), progress)?;
+        let starting = Starting {
+            o,
+            cfg_text,
+            config,
+            platform,
         };
-        // Import (or resume the import of) the dataset, or check it is complete.
-        let import = match a.data {
-            Some(d) => Some(import_file(
-                &mut pool,
-                area,
-                d,
-                ImportOptions::default(),
-                &import_bar(a.quiet),
-            )?),
-            None => {
-                let s = import_status(pool.raw(), area)?;
-                if !matches!(s, crate::import::ImportStatus::Complete { .. }) {
-                    bail!("{}: dataset import {s}; give --data FILE", path.display());
-                }
-                None
-            }
+        let path = &o.job.pool;
+        let mut p = match PoolState::of(path)? {
+            PoolState::Ready(pool, sb) => starting.ready(pool, sb)?,
+            PoolState::Unfinished(pool) => starting.unfinished(pool)?,
+            PoolState::Missing => starting.missing()?,
         };
-        if config.mirror == MirrorMode::Ssd {
-            e.set_checkpoint_store(Box::new(FileCheckpoint::new(ckpt.clone())));
+        let import = import_or_check(&mut p, o, progress)?;
+        let ckpt = o.job.checkpoint_path();
+        if p.enclave.config().mirror == MirrorMode::Ssd {
+            p.enclave
+                .set_checkpoint_store(Box::new(FileCheckpoint::new(ckpt.clone())));
         }
-        let attached = e.attach(&mut pool)?;
-        // The keys given again opened the pool's sealed cfg at attach: they
-        // are the pool's. Sealed again to this platform and enclave build,
-        // the next restart needs none.
-        if let Some(err) = unsealed
-            && e.reseal_keys(&mut pool, &platform).with_context(|| {
-                format!(
-                    "{}: cannot re-seal the job's keys into the pool",
-                    path.display()
-                )
-            })?
-        {
-            note = Some(format!(
-                "the keys sealed in {} did not unseal here ({err}); re-sealed the {keys_from} \
-                 into the pool for this platform and enclave build, so restarts need no keys again",
-                path.display()
-            ));
-        }
-        Ok((
-            Job {
-                pool,
-                enclave: e,
+        let attached = p.enclave.attach(&mut p.pool)?;
+        let note = reseal_if_needed(&mut p, o, &starting.platform)?;
+        Ok(Started {
+            job: Job {
+                pool: p.pool,
+                enclave: p.enclave,
                 pool_path: path.clone(),
                 checkpoint: ckpt,
             },
-            StartReport {
-                pool_created,
+            report: StartReport {
+                pool_created: p.pool_created,
                 import,
                 attached,
-                keys_from,
+                keys_from: p.keys_from,
                 note,
             },
-        ))
+        })
     }
 
     /// Opens an existing job from its pool alone (sealed cfg, keys, mode and
     /// seed in the pool): for `eval` and `export`.
     pub fn resume_existing(opts: &JobOptions) -> Result<Job> {
-        Self::resume_existing_with_key(opts, None)
+        Self::resume_existing_with_key(opts, None, &mut crate::progress::NoProgress)
     }
 
     /// [`Job::resume_existing`], with the owner's key file (development
     /// shortcut) used only if the keys sealed in the pool do not unseal here
     /// (another platform or enclave build). Nothing is written to the pool.
-    pub fn resume_existing_with_key(opts: &JobOptions, key: Option<&Path>) -> Result<Job> {
+    pub fn resume_existing_with_key(
+        opts: &JobOptions,
+        key: Option<&Path>,
+        progress: &mut dyn Progress,
+    ) -> Result<Job> {
         let path = &opts.pool;
-        if !path.exists() {
-            bail!("{}: no such pool", path.display());
-        }
-        let platform = platform(opts.platform.as_deref())?;
-        let pool = Pool::open(path, &PoolOptions::default())?;
-        let sb = layout::read_superblock(&pool)?.ok_or_else(|| {
-            anyhow::anyhow!(
-                "{}: the pool holds no model yet (training never started)",
-                path.display()
-            )
-        })?;
-        let keys = match (Keys::from_pool(&pool, &platform), key) {
-            (Ok(k), _) => k,
-            (Err(_), Some(k)) => {
-                provision_keys(&KeySource::OwnerKey(k.to_path_buf()), &platform)
-                    .with_context(|| {
-                        format!(
-                            "{}: the keys sealed in the pool do not unseal here; the --key given",
-                            path.display()
-                        )
-                    })?
-                    .0
+        let (pool, sb) = match PoolState::of(path)? {
+            PoolState::Missing => return Err(HostError::file(path, "no such pool")),
+            PoolState::Unfinished(_) => {
+                return Err(HostError::file(
+                    path,
+                    "the pool holds no model yet (training never started)",
+                ));
             }
-            (Err(err), None) => {
-                return Err(anyhow::Error::new(err).context(format!(
-                    "{}: cannot unseal the job's keys (sealed to another platform or enclave build, \
-                     or tampered with): run `plinius train --pool {} --cfg FILE` once with --key owner.key \
-                     (or --bundle and --state) to re-seal them into the pool, or give --key owner.key \
-                     (development)",
-                    path.display(),
-                    path.display()
-                )));
-            }
+            PoolState::Ready(pool, sb) => (pool, sb),
         };
+        let platform = sim_platform(opts.platform.as_deref(), progress)?;
+        let keys = pool_keys(&pool, &platform, path, key)?;
         let ckpt = opts.checkpoint_path();
         let store: Option<Box<dyn CheckpointStore>> = (sb.mode == MirrorMode::Ssd)
             .then(|| Box::new(FileCheckpoint::new(ckpt.clone())) as Box<dyn CheckpointStore>);
@@ -511,5 +376,94 @@ impl Job {
     /// The dataset area of the attached pool.
     pub fn dataset_area(&self) -> Option<Region> {
         self.enclave.superblock().map(|sb| sb.dataset_area)
+    }
+}
+
+/// Imports (or resumes the import of) the dataset file given, or checks
+/// the pool's dataset is complete when none is.
+fn import_or_check(
+    p: &mut Prepared,
+    o: &StartOptions,
+    progress: &mut dyn Progress,
+) -> Result<Option<ImportOutcome>> {
+    match &o.data {
+        Some(d) => Ok(Some(import_file(
+            &mut p.pool,
+            p.area,
+            d,
+            ImportOptions::default(),
+            progress,
+        )?)),
+        None => {
+            let s = import_status(p.pool.raw(), p.area)?;
+            if !matches!(s, ImportStatus::Complete { .. }) {
+                return Err(HostError::file(
+                    &o.job.pool,
+                    format!("dataset import {s}; give --data FILE"),
+                ));
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// The keys given again opened the pool's sealed cfg at attach: they are
+/// the pool's. Sealed again to this platform and enclave build, the next
+/// restart needs none. Returns the start's note.
+fn reseal_if_needed(
+    p: &mut Prepared,
+    o: &StartOptions,
+    platform: &SimPlatform,
+) -> Result<Option<String>> {
+    let Some(err) = p.unsealed.take() else {
+        return Ok(p.note.take());
+    };
+    let path = &o.job.pool;
+    let resealed = p
+        .enclave
+        .reseal_keys(&mut p.pool, platform)
+        .with_context(|| {
+            format!(
+                "{}: cannot re-seal the job's keys into the pool",
+                path.display()
+            )
+        })?;
+    if resealed {
+        return Ok(Some(format!(
+            "the keys sealed in {} did not unseal here ({err}); re-sealed the {} \
+             into the pool for this platform and enclave build, so restarts need no keys again",
+            path.display(),
+            p.keys_from
+        )));
+    }
+    Ok(p.note.take())
+}
+
+/// The keys of a ready pool: unsealed from it, else (development shortcut)
+/// provisioned from the owner's key file `key`.
+fn pool_keys(pool: &Pool, platform: &SimPlatform, path: &Path, key: Option<&Path>) -> Result<Keys> {
+    match (Keys::from_pool(pool, platform), key) {
+        (Ok(k), _) => Ok(k),
+        (Err(_), Some(k)) => Ok(
+            provision_keys(&KeySource::OwnerKey(k.to_path_buf()), platform)
+                .with_context(|| {
+                    format!(
+                        "{}: the keys sealed in the pool do not unseal here; the --key given",
+                        path.display()
+                    )
+                })?
+                .keys,
+        ),
+        (Err(err), None) => Err(HostError::Context {
+            what: format!(
+                "{}: cannot unseal the job's keys (sealed to another platform or enclave build, \
+                 or tampered with): run `plinius train --pool {} --cfg FILE` once with --key owner.key \
+                 (or --bundle and --state) to re-seal them into the pool, or give --key owner.key \
+                 (development)",
+                path.display(),
+                path.display()
+            ),
+            source: err.into(),
+        }),
     }
 }

@@ -1,106 +1,60 @@
-//! `plinius owner …`: the data owner's commands, run on the owner's machine.
+//! The data owner's steps, run on the owner's machine:
 //!
 //! - `keygen`: a fresh key bundle (dataset key and model key) in a 0600 key file.
 //! - `seal-dataset`: MNIST (gzip IDX) sealed record by record with the dataset key.
-//! - `provision`: verifies an enclave's evidence, then seals the key bundle to
-//!   the enclave's attested public key (HPKE), bound to the owner's nonce.
+//! - `open-model`: a model exported by the enclave, opened with the model key
+//!   into a Darknet `.weights` file.
+//!
+//! Provisioning the keys to an enclave is in [`crate::provision`].
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
-use clap::{Args, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use seal::dataset::{DatasetHeader, Split, seal_sample_into};
-use seal::files::tmp_path;
+use seal::files::{tmp_path, write_secret_file};
 use seal::key::random_fill;
 use seal::keyfile::{read_key_file, write_key_file};
 use seal::{KeyBundle, sealed_len};
 
-/// The data owner's commands.
-#[derive(Subcommand, Debug)]
-pub enum OwnerCommand {
-    /// Generate a new owner key file (dataset key and model key), mode 0600.
-    Keygen(KeygenArgs),
-    /// Seal an MNIST split (gzip IDX files) into a sealed dataset file.
-    SealDataset(SealDatasetArgs),
-    /// Verify enclave evidence, then seal the key bundle to the enclave's key.
-    Provision(crate::evidence::ProvisionArgs),
-    /// Print a fresh random nonce (hex) to give an enclave.
-    Nonce(crate::evidence::NonceArgs),
-    /// Open a model exported by `plinius export` into a Darknet .weights file.
-    OpenModel(crate::export::OpenModelArgs),
+use crate::error::{Context, HostError, Result, bail};
+use crate::progress::{Event, Progress};
+
+/// The fingerprints of an owner's keys (safe to show).
+#[derive(Debug, Clone)]
+pub struct KeyFingerprints {
+    /// The dataset key's.
+    pub dataset: String,
+    /// The model key's.
+    pub model: String,
 }
 
-/// Arguments of `owner keygen`.
-#[derive(Args, Debug)]
-pub struct KeygenArgs {
-    /// Where to write the key file.
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Replace an existing key file (the old keys are lost).
-    #[arg(long)]
-    pub force: bool,
+/// `owner keygen`: writes a fresh key bundle to `out` (mode 0600), refusing
+/// to replace an existing file unless `force`.
+pub fn keygen(out: &Path, force: bool) -> Result<KeyFingerprints> {
+    let bundle = KeyBundle::generate()?;
+    write_key_file(out, &bundle, force)?;
+    Ok(KeyFingerprints {
+        dataset: bundle.dataset.key().fingerprint().to_string(),
+        model: bundle.model.key().fingerprint().to_string(),
+    })
 }
 
-/// Which MNIST split to seal.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SplitArg {
-    /// train-images-idx3-ubyte.gz / train-labels-idx1-ubyte.gz (60 000 samples).
-    Train,
-    /// t10k-images-idx3-ubyte.gz / t10k-labels-idx1-ubyte.gz (10 000 samples).
-    Test,
-}
-
-/// Arguments of `owner seal-dataset`.
-#[derive(Args, Debug)]
-pub struct SealDatasetArgs {
+/// What `owner seal-dataset` needs.
+#[derive(Debug, Clone)]
+pub struct SealDatasetOptions {
     /// Directory with the MNIST gzip IDX files.
-    #[arg(long)]
     pub mnist: PathBuf,
     /// The owner key file.
-    #[arg(long)]
     pub key: PathBuf,
     /// Where to write the sealed dataset.
-    #[arg(long)]
     pub out: PathBuf,
-    /// Which split to seal.
-    #[arg(long, value_enum, default_value = "train")]
-    pub split: SplitArg,
+    /// Which split to seal (`train-*` or `t10k-*` files).
+    pub split: Split,
     /// Seal only the first N samples (tests, quick demos).
-    #[arg(long)]
     pub limit: Option<u64>,
     /// Replace an existing output file.
-    #[arg(long)]
     pub force: bool,
-    /// No progress bar.
-    #[arg(long)]
-    pub quiet: bool,
-}
-
-/// Runs an owner command.
-pub fn run(cmd: OwnerCommand) -> Result<()> {
-    match cmd {
-        OwnerCommand::Keygen(a) => keygen(&a),
-        OwnerCommand::SealDataset(a) => seal_dataset(&a).map(|_| ()),
-        OwnerCommand::Provision(a) => crate::evidence::provision(&a),
-        OwnerCommand::Nonce(a) => crate::evidence::nonce(&a),
-        OwnerCommand::OpenModel(a) => crate::export::open_model(&a),
-    }
-}
-
-/// `owner keygen`.
-pub fn keygen(args: &KeygenArgs) -> Result<()> {
-    let bundle = KeyBundle::generate()?;
-    write_key_file(&args.out, &bundle, args.force)?;
-    println!(
-        "wrote owner key file {} (mode 0600)\n  dataset key fingerprint {}\n  model key fingerprint   {}\nKeep it secret: it opens your sealed data and models.",
-        args.out.display(),
-        bundle.dataset.key().fingerprint(),
-        bundle.model.key().fingerprint()
-    );
-    Ok(())
 }
 
 /// An IDX file (gzip) read whole: dimensions and data bytes.
@@ -158,12 +112,17 @@ pub struct SealedSummary {
     pub header: DatasetHeader,
 }
 
-/// `owner seal-dataset`.
-pub fn seal_dataset(args: &SealDatasetArgs) -> Result<SealedSummary> {
+/// `owner seal-dataset`: seals a split of MNIST with the owner's dataset
+/// key, reporting [`Event::SealStart`], [`Event::Sealed`] and
+/// [`Event::SealDone`].
+pub fn seal_dataset(
+    args: &SealDatasetOptions,
+    progress: &mut dyn Progress,
+) -> Result<SealedSummary> {
     let bundle = read_key_file(&args.key)?;
     let prefix = match args.split {
-        SplitArg::Train => "train",
-        SplitArg::Test => "t10k",
+        Split::Train => "train",
+        Split::Test => "t10k",
     };
     let images = read_idx_gz(&args.mnist.join(format!("{prefix}-images-idx3-ubyte.gz")))?;
     let labels = read_idx_gz(&args.mnist.join(format!("{prefix}-labels-idx1-ubyte.gz")))?;
@@ -189,10 +148,7 @@ pub fn seal_dataset(args: &SealDatasetArgs) -> Result<SealedSummary> {
     let mut dataset_id = [0u8; 16];
     random_fill(&mut dataset_id)?;
     let header = DatasetHeader {
-        split: match args.split {
-            SplitArg::Train => Split::Train,
-            SplitArg::Test => Split::Test,
-        },
+        split: args.split,
         dataset_id,
         sample_count: count,
         rows: images.dims[1],
@@ -207,15 +163,7 @@ pub fn seal_dataset(args: &SealDatasetArgs) -> Result<SealedSummary> {
     let px = header.pixels();
     let mut scratch = vec![0u8; px + 1];
     let mut rec = vec![0u8; sealed_len(px + 1)];
-    let bar = if args.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(count)
-    };
-    bar.set_style(
-        ProgressStyle::with_template("sealing {bar:40} {pos}/{len} samples {per_sec} eta {eta}")
-            .expect("valid template"),
-    );
+    progress.event(Event::SealStart { samples: count });
     for i in 0..count as usize {
         let pixels = &images.data[i * px..(i + 1) * px];
         seal_sample_into(
@@ -230,28 +178,62 @@ pub fn seal_dataset(args: &SealDatasetArgs) -> Result<SealedSummary> {
         w.write_all(&rec)
             .with_context(|| format!("{}: write failed", tmp.display()))?;
         if i % 256 == 0 {
-            bar.set_position(i as u64);
+            progress.event(Event::Sealed(i as u64));
         }
     }
-    bar.finish_and_clear();
+    progress.event(Event::SealDone);
     let file = w
         .into_inner()
-        .map_err(|e| anyhow::anyhow!("{}: write failed: {}", tmp.display(), e.error()))?;
+        .map_err(|e| HostError::io(&tmp, "write failed")(e.into_error()))?;
     file.sync_all()
         .with_context(|| format!("{}: fsync failed", tmp.display()))?;
     drop(file);
     std::fs::rename(&tmp, &args.out)
         .with_context(|| format!("{}: cannot rename into place", args.out.display()))?;
-    println!(
-        "wrote {} ({} split): dataset id {}, {} samples of {}x{} pixels + label, {} bytes per record, {} bytes",
-        args.out.display(),
-        header.split,
-        header.id_hex(),
-        count,
-        header.rows,
-        header.cols,
-        header.record_len(),
-        header.file_len()
-    );
     Ok(SealedSummary { header })
+}
+
+/// What `owner open-model` needs.
+#[derive(Debug, Clone)]
+pub struct OpenModelOptions {
+    /// The sealed model written by `plinius export`.
+    pub model: PathBuf,
+    /// Your owner key file.
+    pub key: PathBuf,
+    /// Where to write the Darknet .weights file.
+    pub out: PathBuf,
+    /// Replace an existing output file.
+    pub force: bool,
+}
+
+/// What `owner open-model` opened.
+#[derive(Debug, Clone)]
+pub struct OpenedModel {
+    /// The model's fingerprint, hex.
+    pub fingerprint: String,
+    /// The iteration it was exported at.
+    pub iteration: u64,
+    /// Images it has seen.
+    pub seen: u64,
+    /// Bytes of Darknet weights written.
+    pub bytes: usize,
+}
+
+/// `owner open-model`: opens an exported model with the owner's model key
+/// and writes its Darknet `.weights` (mode 0600: the plaintext model is the
+/// owner's secret).
+pub fn open_model(a: &OpenModelOptions) -> Result<OpenedModel> {
+    let bundle = read_key_file(&a.key)?;
+    let bytes =
+        std::fs::read(&a.model).with_context(|| format!("{}: cannot read", a.model.display()))?;
+    let what = a.model.display().to_string();
+    let m = enclave::open_exported(&bundle.model, &bytes, &what)?;
+    // The plaintext model is the owner's secret: 0600, like the key file.
+    write_secret_file(&a.out, &m.weights, a.force)?;
+    Ok(OpenedModel {
+        fingerprint: hex::encode(m.fingerprint),
+        iteration: m.iteration,
+        seen: m.seen,
+        bytes: m.weights.len(),
+    })
 }

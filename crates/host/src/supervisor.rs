@@ -6,7 +6,7 @@
 //! `loss`, one row per completed iteration, each row written in one go. A row
 //! cut short by a kill (no line end yet) is ignored.
 
-use anyhow::{Context, Result, bail, ensure};
+use crate::error::{BoxError, Context, HostError, Result, ensure};
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -165,12 +165,12 @@ impl Running {
         if status.success() {
             return Ok(());
         }
-        bail!(
+        Err(HostError::Child(format!(
             "{} failed ({status}); the end of its log {}:\n{}",
             self.spec.display(),
             self.spec.log.display(),
             log_tail(&self.spec.log, 15)
-        )
+        )))
     }
 }
 
@@ -344,13 +344,13 @@ pub fn wait_for_iteration(
             return Ok(Progress::Exited(s));
         }
         if Instant::now() >= until {
-            bail!(
+            return Err(HostError::Child(format!(
                 "{} did not reach iteration {target} in {:.0} s (log {}):\n{}",
                 run.spec.display(),
                 timeout.as_secs_f64(),
                 run.spec.log.display(),
                 log_tail(&run.spec.log, 10)
-            );
+            )));
         }
         std::thread::sleep(POLL);
     }
@@ -476,7 +476,7 @@ pub fn lost_iterations(runs: &[RunRecord]) -> u64 {
 /// it. `make(run)` gives the child of run number `run` and the loss CSV it
 /// writes (one file per run). `timeout` bounds each wait for progress.
 pub fn run_with_kills(
-    make: &mut dyn FnMut(usize) -> Result<(ChildSpec, PathBuf)>,
+    make: &mut dyn FnMut(usize) -> std::result::Result<(ChildSpec, PathBuf), BoxError>,
     points: &[KillPoint],
     timeout: Duration,
     mut on_event: impl FnMut(&RunRecord),
@@ -485,7 +485,7 @@ pub fn run_with_kills(
     let mut next = 0;
     loop {
         let run_no = runs.len();
-        let (spec, csv) = make(run_no)?;
+        let (spec, csv) = make(run_no).map_err(HostError::Caller)?;
         let mut child = spec.spawn()?;
         let started = child.started;
         let killed = match points.get(next) {
@@ -497,12 +497,14 @@ pub fn run_with_kills(
                         KillOutcome::Killed => true,
                         // Finished during the delay: no kill happened.
                         KillOutcome::AlreadyExited(s) if s.success() => false,
-                        KillOutcome::AlreadyExited(s) => bail!(
-                            "{} failed ({s}); the end of its log {}:\n{}",
-                            spec.display(),
-                            spec.log.display(),
-                            log_tail(&spec.log, 15)
-                        ),
+                        KillOutcome::AlreadyExited(s) => {
+                            return Err(HostError::Child(format!(
+                                "{} failed ({s}); the end of its log {}:\n{}",
+                                spec.display(),
+                                spec.log.display(),
+                                log_tail(&spec.log, 15)
+                            )));
+                        }
                     }
                 }
                 Progress::Exited(s) => {
@@ -731,7 +733,7 @@ done
             .spawn()
             .unwrap_err();
         assert!(
-            format!("{missing:#}").contains("/nonexistent/prog"),
+            crate::error::chain(&missing).contains("/nonexistent/prog"),
             "{missing:#}"
         );
     }

@@ -1,5 +1,8 @@
-//! The `plinius` command line. Parsing and dispatch only: every command's work
-//! is done by the `plinius` library and the crates below it.
+//! The `plinius` command line. Parsing and dispatch only: each command's
+//! module in `cli` turns its arguments into the host library's options and
+//! prints; the work is done by `host`, `experiments` and the crates below.
+
+mod cli;
 
 use clap::{Parser, Subcommand};
 
@@ -20,27 +23,27 @@ enum Command {
     Bench(BenchCommand),
     /// The data owner's commands: keys, sealed datasets, key provisioning.
     #[command(subcommand)]
-    Owner(host::owner::OwnerCommand),
+    Owner(cli::owner::OwnerCommand),
     /// The enclave side of key provisioning: evidence, accepting the key bundle.
     #[command(subcommand)]
-    Enclave(host::evidence::EnclaveCommand),
+    Enclave(cli::enclave::EnclaveCommand),
     /// Darknet .cfg model files.
     #[command(subcommand)]
-    Cfg(host::cfgcheck::CfgCommand),
+    Cfg(cli::cfg::CfgCommand),
     /// Plaintext training on MNIST (no PM, no sealing): the baseline.
-    TrainPlain(host::plain::TrainPlainArgs),
+    TrainPlain(cli::train_plain::TrainPlainArgs),
     /// Test accuracy of a model on MNIST.
-    Eval(host::plain::EvalArgs),
+    Eval(cli::eval::EvalArgs),
     /// Write a model's weights in Darknet's .weights format.
-    ExportWeights(host::plain::ExportWeightsArgs),
+    ExportWeights(cli::export_weights::ExportWeightsArgs),
     /// The built-in end-to-end run: keys, attestation, sealed MNIST, training killed and resumed, evaluation.
-    Demo(host::demo::DemoArgs),
+    Demo(cli::demo::DemoArgs),
     /// Secure, crash-resilient training: sealed data and a sealed mirror in a pool.
-    Train(host::train::TrainArgs),
+    Train(cli::train::TrainArgs),
     /// The model of a training job's pool, sealed for its owner.
-    Export(host::export::ExportArgs),
+    Export(cli::export::ExportArgs),
     /// A pool's header, state, sizes, mirror mode, iteration, import status (no secrets).
-    Inspect(host::inspect::InspectArgs),
+    Inspect(cli::inspect::InspectArgs),
     /// Crash resilience: SIGKILL training N times, resume, compare with an uninterrupted run (Fig. 9).
     CrashTest(experiments::crashtest::CrashTestArgs),
     /// Training on a spot instance: replay a price or availability trace, killing and resuming (Fig. 10).
@@ -64,19 +67,19 @@ enum BenchCommand {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Info => host::info::run(),
+        Command::Info => cli::info::run(),
         Command::Bench(BenchCommand::Sps(a)) => experiments::sps::run(a),
-        Command::Owner(cmd) => host::owner::run(cmd),
-        Command::Enclave(cmd) => host::evidence::run(cmd),
+        Command::Owner(cmd) => cli::owner::run(cmd),
+        Command::Enclave(cmd) => cli::enclave::run(cmd),
         Command::Bench(BenchCommand::Seal(a)) => experiments::benchseal::run(a),
-        Command::Cfg(cmd) => host::cfgcheck::run(cmd),
-        Command::TrainPlain(a) => host::plain::run_train(a),
-        Command::Eval(a) => host::plain::run_eval(a),
-        Command::ExportWeights(a) => host::plain::run_export(a),
-        Command::Demo(a) => host::demo::run(a),
-        Command::Train(a) => host::train::run(a),
-        Command::Export(a) => host::export::run_export(a),
-        Command::Inspect(a) => host::inspect::run(a),
+        Command::Cfg(cmd) => cli::cfg::run(cmd),
+        Command::TrainPlain(a) => cli::train_plain::run(a),
+        Command::Eval(a) => cli::eval::run(a),
+        Command::ExportWeights(a) => cli::export_weights::run(a),
+        Command::Demo(a) => cli::demo::run(a),
+        Command::Train(a) => cli::train::run(a),
+        Command::Export(a) => cli::export::run(a),
+        Command::Inspect(a) => cli::inspect::run(a),
         Command::CrashTest(a) => experiments::crashtest::run(a),
         Command::Spot(a) => experiments::spot::run(a),
         Command::Bench(BenchCommand::Mirror(a)) => experiments::benchmirror::run(a),
@@ -86,7 +89,7 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", host::errors::chain(&e));
+            eprintln!("error: {}", host::error::chain(e.as_ref()));
             std::process::ExitCode::from(2)
         }
     }

@@ -54,17 +54,22 @@ fn two_terminal_flow_end_to_end() {
     // The keys come back from the platform after a "restart", without the
     // owner (this test links the same enclave crate, so its measurement is
     // the binary's).
-    let back = host::evidence::load_platform_keys(
+    let back = host::enclave_side::load_platform_keys(
         Some(Path::new(&e.p("platform"))),
         Path::new(&e.p("keys.sealed")),
+        &mut host::NoProgress,
     )
     .unwrap();
     assert_eq!(back, owner);
     // Another platform cannot unseal them.
     let other = tempfile::tempdir().unwrap();
     assert!(
-        host::evidence::load_platform_keys(Some(other.path()), Path::new(&e.p("keys.sealed")))
-            .is_err()
+        host::enclave_side::load_platform_keys(
+            Some(other.path()),
+            Path::new(&e.p("keys.sealed")),
+            &mut host::NoProgress
+        )
+        .is_err()
     );
 
     // Scan every file the host side wrote.

@@ -1,13 +1,14 @@
-//! `plinius eval --pool PATH --mnist-test DIR`: test accuracy of the model a
-//! training job's pool holds. The enclave unseals its keys from the pool,
+//! Test accuracy of the model a training job's pool holds (`plinius eval
+//! --pool`). The enclave unseals its keys from the pool,
 //! mirrors the model in (decrypting it inside) and classifies the test
 //! images the host hands it; no parameter leaves the enclave.
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 
 use crate::job::{Job, JobOptions};
+use crate::progress::Progress;
 
 /// What `eval --pool` measured.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -23,10 +24,15 @@ pub struct PoolEval {
 /// Evaluates the model in the job `opts` on the MNIST test split in `mnist_test`
 /// (`t10k-*` IDX files, raw or gzip). `key`: the owner's key file, used only
 /// if the keys sealed in the pool do not unseal here.
-pub fn eval_pool(opts: &JobOptions, mnist_test: &Path, key: Option<&Path>) -> Result<PoolEval> {
+pub fn eval_pool(
+    opts: &JobOptions,
+    mnist_test: &Path,
+    key: Option<&Path>,
+    progress: &mut dyn Progress,
+) -> Result<PoolEval> {
     let test = nn::idx::load_split(mnist_test, "t10k")
         .with_context(|| format!("loading the MNIST test split from {}", mnist_test.display()))?;
-    let mut job = Job::resume_existing_with_key(opts, key)?;
+    let mut job = Job::resume_existing_with_key(opts, key, progress)?;
     let accuracy = job
         .enclave
         .evaluate(&test.images.pixels, &test.labels)
@@ -36,17 +42,4 @@ pub fn eval_pool(opts: &JobOptions, mnist_test: &Path, key: Option<&Path>) -> Re
         accuracy,
         images: test.len(),
     })
-}
-
-/// `plinius eval --pool`.
-pub fn run(opts: &JobOptions, mnist_test: &Path, key: Option<&Path>) -> Result<()> {
-    let r = eval_pool(opts, mnist_test, key)?;
-    println!(
-        "test accuracy: {:.2}% ({} MNIST test images; model of {} at iteration {})",
-        r.accuracy * 100.0,
-        r.images,
-        opts.pool.display(),
-        r.iteration
-    );
-    Ok(())
 }

@@ -1,0 +1,175 @@
+//! The owner's side of key provisioning (`plinius owner provision` and
+//! `owner nonce`): verify an enclave's evidence for the owner's nonce, then
+//! seal the owner's key bundle to the enclave's attested public key (HPKE).
+//! The enclave's side is in [`crate::enclave_side`].
+
+use std::path::{Path, PathBuf};
+
+use seal::evidence::{Measurement, Policy};
+use seal::files::write_public_file;
+use seal::keyfile::read_key_file;
+use seal::platform::{parse_public_key, read_public_key, resolve_sim_dir};
+use seal::provision::{AttestedKey, provision as seal_provision};
+
+use crate::error::{Context, Result, bail};
+
+/// What `owner provision` needs.
+#[derive(Debug, Clone, Default)]
+pub struct ProvisionOptions {
+    /// The enclave's evidence file.
+    pub evidence: PathBuf,
+    /// The nonce the owner gave the enclave, hex.
+    pub nonce: String,
+    /// The enclave measurement the owner trusts, hex (96 digits).
+    pub expect_measurement: String,
+    /// The owner key file.
+    pub key: PathBuf,
+    /// Where to write the sealed key bundle.
+    pub out: PathBuf,
+    /// Accept evidence from the SIMULATED platform (insecure; development only).
+    pub allow_sim: bool,
+    /// The simulated platform's public key, hex (default: read from the
+    /// platform directory's `platform.pub`).
+    pub sim_platform_key: Option<String>,
+    /// Simulated platform directory to read `platform.pub` from.
+    pub platform: Option<PathBuf>,
+    /// The SEV-SNP chip's VCEK (or VLEK) certificate, DER or PEM, for
+    /// evidence whose report does not carry it.
+    pub snp_vcek: Option<PathBuf>,
+    /// Intel's collateral for a TDX quote (JSON); needs a build with the
+    /// `tdx` feature.
+    pub tdx_collateral: Option<PathBuf>,
+    /// Check certificate and collateral validity at this time (seconds since
+    /// the Unix epoch) instead of now.
+    pub verify_at: Option<u64>,
+    /// Replace an existing output file.
+    pub force: bool,
+}
+
+/// What `owner provision` verified and wrote.
+#[derive(Debug, Clone)]
+pub struct Provisioned {
+    /// The evidence back-end (`sim` or `tsm:<provider>`).
+    pub backend: String,
+    /// The verified measurement.
+    pub measurement: Measurement,
+    /// Whether the evidence came from the SIMULATED platform (it proves
+    /// nothing about hardware).
+    pub simulated: bool,
+    /// The enclave's attested public key, hex.
+    pub enclave_key: String,
+}
+
+/// Reads an X.509 certificate file: DER, or PEM (the first `CERTIFICATE`
+/// block).
+fn read_certificate(path: &Path) -> Result<Vec<u8>> {
+    use base64::Engine;
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    if let Ok(text) = std::str::from_utf8(&bytes) {
+        if text.contains("-----BEGIN") {
+            let Some(start) = text.find(BEGIN).map(|i| i + BEGIN.len()) else {
+                bail!("{}: a PEM file without a CERTIFICATE block", path.display());
+            };
+            let Some(len) = text[start..].find(END) else {
+                bail!("{}: the PEM certificate has no END line", path.display());
+            };
+            let b64: String = text[start..start + len]
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            return base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .with_context(|| {
+                    format!(
+                        "{}: the PEM certificate is not valid base64",
+                        path.display()
+                    )
+                });
+        }
+    }
+    // DER: an ASN.1 SEQUENCE.
+    if bytes.first() != Some(&0x30) || bytes.len() < 64 {
+        bail!(
+            "{}: not a certificate (expected DER, which starts with an ASN.1 SEQUENCE, or PEM)",
+            path.display()
+        );
+    }
+    Ok(bytes)
+}
+
+/// The TDX collateral file's bytes, refused by a build that cannot use them.
+fn read_tdx_collateral(path: &Path) -> Result<Vec<u8>> {
+    if !cfg!(feature = "tdx") {
+        bail!(
+            "--tdx-collateral {}: this build has no TDX verifier (build with `--features tdx`)",
+            path.display()
+        );
+    }
+    std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))
+}
+
+/// Parses a hex nonce of 16 to 64 bytes.
+pub fn parse_nonce(s: &str) -> Result<Vec<u8>> {
+    let v = hex::decode(s.trim()).with_context(|| format!("nonce {s:?} is not hex"))?;
+    if !(16..=64).contains(&v.len()) {
+        bail!(
+            "nonce is {} bytes; use 16 to 64 random bytes (e.g. `plinius owner nonce`)",
+            v.len()
+        );
+    }
+    Ok(v)
+}
+
+/// `owner provision`: verifies the evidence and writes the key bundle
+/// sealed to the enclave's attested key.
+pub fn provision(args: &ProvisionOptions) -> Result<Provisioned> {
+    let nonce = parse_nonce(&args.nonce)?;
+    let expected = Measurement::from_hex(&args.expect_measurement)?;
+    let bundle = read_key_file(&args.key)?;
+    let bytes = std::fs::read(&args.evidence)
+        .with_context(|| format!("{}: cannot read evidence", args.evidence.display()))?;
+    let attested = AttestedKey::from_bytes(&bytes)
+        .with_context(|| format!("{}: bad evidence file", args.evidence.display()))?;
+    let sim_platform_key = if !args.allow_sim {
+        None
+    } else if let Some(k) = &args.sim_platform_key {
+        Some(parse_public_key(k)?)
+    } else {
+        let dir = resolve_sim_dir(args.platform.as_deref())?;
+        Some(read_public_key(&dir).with_context(
+            || "no simulated platform key to pin: pass --sim-platform-key HEX or --platform DIR",
+        )?)
+    };
+    let policy = Policy {
+        allow_sim: args.allow_sim,
+        sim_platform_key,
+        snp_vek_der: args.snp_vcek.as_deref().map(read_certificate).transpose()?,
+        tdx_collateral_json: args
+            .tdx_collateral
+            .as_deref()
+            .map(read_tdx_collateral)
+            .transpose()?,
+        now_unix: args.verify_at,
+    };
+    let (verified, sealed) = seal_provision(&attested, &nonce, &expected, &policy, &bundle)
+        .with_context(|| format!("{}: not provisioning", args.evidence.display()))?;
+    write_public_file(&args.out, &sealed, args.force)?;
+    Ok(Provisioned {
+        backend: verified.backend,
+        measurement: verified.measurement,
+        simulated: verified.simulated,
+        enclave_key: hex::encode(attested.public_key),
+    })
+}
+
+/// `owner nonce`: a fresh random nonce of `bytes` bytes (16 to 64), hex.
+pub fn new_nonce(bytes: usize) -> Result<String> {
+    if !(16..=64).contains(&bytes) {
+        bail!("--bytes must be 16 to 64");
+    }
+    let mut n = vec![0u8; bytes];
+    seal::key::random_fill(&mut n)?;
+    Ok(hex::encode(n))
+}

@@ -1,0 +1,60 @@
+//! `plinius export`: the model of a training job's pool, sealed for its owner.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use host::export::{ExportOptions, export_model};
+use host::job::{JobOptions, SealedExport};
+
+use super::args::{CheckpointArg, ForceArg, PlatformArg};
+use super::progress::Bars;
+
+/// Arguments of `plinius export`.
+#[derive(Args, Debug, Clone)]
+pub struct ExportArgs {
+    /// The training job's pool file.
+    #[arg(long)]
+    pub pool: PathBuf,
+    /// Where to write the sealed model (only the owner's model key opens it).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub checkpoint: CheckpointArg,
+    #[command(flatten)]
+    pub platform: PlatformArg,
+    #[command(flatten)]
+    pub force: ForceArg,
+    /// Development shortcut: the owner's key file, used only if the keys
+    /// sealed in the pool do not unseal here (another platform or enclave build).
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+}
+
+/// The line `export` prints.
+pub fn print(pool: &std::path::Path, out: &std::path::Path, sealed: &SealedExport) {
+    println!(
+        "exported the model of {} at iteration {} ({} bytes, sealed for the owner's model key): {}",
+        pool.display(),
+        sealed.iteration,
+        sealed.bytes.len(),
+        out.display()
+    );
+}
+
+/// `plinius export`.
+pub fn run(a: ExportArgs) -> anyhow::Result<()> {
+    let o = ExportOptions {
+        job: JobOptions {
+            pool: a.pool.clone(),
+            checkpoint: a.checkpoint.checkpoint,
+            platform: a.platform.platform,
+            threads: None,
+        },
+        out: a.out.clone(),
+        force: a.force.force,
+        key: a.key,
+    };
+    let sealed = export_model(&o, &mut Bars::new(true))?;
+    print(&a.pool, &a.out, &sealed);
+    Ok(())
+}
