@@ -60,6 +60,8 @@ pub struct EvidenceOptions {
 pub enum EvidenceWritten {
     /// Simulated evidence and the session state.
     Sim {
+        /// The evidence file written.
+        evidence: PathBuf,
         /// The simulated platform's directory.
         platform_dir: PathBuf,
         /// The platform's public key, hex.
@@ -73,6 +75,8 @@ pub enum EvidenceWritten {
     },
     /// configfs-tsm evidence (no session state: no hardware sealing here).
     Tsm {
+        /// The evidence file written.
+        evidence: PathBuf,
         /// The back-end as the evidence names it.
         backend: String,
         /// The enclave's ephemeral public key, hex.
@@ -98,10 +102,57 @@ pub struct AcceptOptions {
 /// What `enclave accept` opened: the fingerprints of the keys.
 #[derive(Debug, Clone)]
 pub struct Accepted {
+    /// The platform-sealed keys written.
+    pub out: PathBuf,
     /// The dataset key's fingerprint.
     pub dataset_key: String,
     /// The model key's fingerprint.
     pub model_key: String,
+}
+
+impl std::fmt::Display for EvidenceWritten {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EvidenceWritten::Sim {
+                evidence,
+                platform_dir,
+                platform_key,
+                measurement,
+                public_key,
+                state,
+            } => write!(
+                f,
+                "backend:      sim (SIMULATED platform {}, INSECURE)\nplatform key: {platform_key}\n\
+                 measurement:  {measurement}\npublic key:   {public_key}\nwrote evidence {} and session state {}",
+                platform_dir.display(),
+                evidence.display(),
+                state.display()
+            ),
+            EvidenceWritten::Tsm {
+                evidence,
+                backend,
+                public_key,
+            } => write!(
+                f,
+                "backend:      {backend}\npublic key:   {public_key}\nwrote evidence {}\n\
+                 note: no session state written: this build has no hardware sealing for the tsm \
+                 back-end, so the bundle cannot be accepted by a later process",
+                evidence.display()
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for Accepted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "accepted key bundle: dataset key fingerprint {}, model key fingerprint {}\nwrote keys sealed to the platform: {}",
+            self.dataset_key,
+            self.model_key,
+            self.out.display()
+        )
+    }
 }
 
 /// The measurement of this enclave build: [`enclave::MEASUREMENT`], the
@@ -136,6 +187,7 @@ pub fn evidence(args: &EvidenceOptions, progress: &mut dyn Progress) -> Result<E
             write_public_file(&args.out, &attested.to_bytes(), args.force)?;
             write_secret_file(&state_path, &state, args.force)?;
             Ok(EvidenceWritten::Sim {
+                evidence: args.out.clone(),
                 platform_dir: platform.dir().to_path_buf(),
                 platform_key: hex::encode(platform.public_key()),
                 measurement,
@@ -151,6 +203,7 @@ pub fn evidence(args: &EvidenceOptions, progress: &mut dyn Progress) -> Result<E
             let (_session, attested) = EnclaveSession::start(&provider, &nonce)?;
             write_public_file(&args.out, &attested.to_bytes(), args.force)?;
             Ok(EvidenceWritten::Tsm {
+                evidence: args.out.clone(),
                 backend: attested.evidence.backend(),
                 public_key: hex::encode(attested.public_key),
             })
@@ -185,6 +238,7 @@ pub fn accept(args: &AcceptOptions, progress: &mut dyn Progress) -> Result<Accep
     let blob = seal_to_platform(&platform, &bundle, &measurement)?;
     write_secret_file(&args.out, &blob, args.force)?;
     Ok(Accepted {
+        out: args.out.clone(),
         dataset_key: bundle.dataset.key().fingerprint().to_string(),
         model_key: bundle.model.key().fingerprint().to_string(),
     })

@@ -76,6 +76,8 @@ pub struct StartOptions {
 /// How a training job started.
 #[derive(Debug, Clone)]
 pub struct StartReport {
+    /// The pool file.
+    pub pool: PathBuf,
     /// The pool file was created by this start.
     pub pool_created: bool,
     /// What the dataset import did (`None`: the pool's dataset was complete
@@ -87,6 +89,61 @@ pub struct StartReport {
     pub keys_from: &'static str,
     /// A remark for the user (e.g. keys provisioned again).
     pub note: Option<String>,
+    /// Keys were given but not needed: the pool holds them, sealed to this
+    /// platform.
+    pub keys_unused: bool,
+}
+
+impl std::fmt::Display for StartReport {
+    /// The status lines of the start, each ended by a line end.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(n) = &self.note {
+            writeln!(f, "note: {n}")?;
+        }
+        if self.pool_created {
+            writeln!(f, "created pool {}", self.pool.display())?;
+        }
+        match self.import {
+            Some(ImportOutcome::Imported { bytes }) => {
+                writeln!(f, "imported the sealed dataset ({bytes} bytes)")?
+            }
+            Some(ImportOutcome::Resumed { from, total }) => writeln!(
+                f,
+                "resumed the interrupted dataset import at byte {from} of {total}"
+            )?,
+            _ => {}
+        }
+        let at = &self.attached;
+        let ms = |ns: Option<u64>| ns.map_or(0.0, |ns| ns as f64 / 1e6);
+        if at.created {
+            writeln!(
+                f,
+                "started a new job: mirror mode {}, seed {}, keys from the {}; initial mirror {} bytes in {:.1} ms",
+                at.mode,
+                at.seed,
+                self.keys_from,
+                at.mirror_out.map_or(0, |m| m.bytes),
+                ms(at.mirror_out.map(|m| m.total_ns))
+            )?;
+        } else {
+            writeln!(
+                f,
+                "resumed from iteration {} (mirror mode {}, seed {}, mirror-in {:.1} ms; keys from the {})",
+                at.iteration,
+                at.mode,
+                at.seed,
+                ms(at.mirror_in.map(|m| m.total_ns)),
+                self.keys_from
+            )?;
+        }
+        if self.keys_unused {
+            writeln!(
+                f,
+                "note: --key/--bundle not used: the pool holds the job's keys, sealed to this platform"
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// An attached training job.
@@ -317,8 +374,12 @@ impl Job {
                 checkpoint: ckpt,
             },
             report: StartReport {
+                pool: path.clone(),
                 pool_created: p.pool_created,
                 import,
+                keys_unused: !attached.created
+                    && note.is_none()
+                    && !matches!(o.keys, KeySource::Pool),
                 attached,
                 keys_from: p.keys_from,
                 note,

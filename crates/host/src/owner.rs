@@ -23,6 +23,8 @@ use crate::progress::{Event, Progress};
 /// The fingerprints of an owner's keys (safe to show).
 #[derive(Debug, Clone)]
 pub struct KeyFingerprints {
+    /// The key file written.
+    pub out: PathBuf,
     /// The dataset key's.
     pub dataset: String,
     /// The model key's.
@@ -35,6 +37,7 @@ pub fn keygen(out: &Path, force: bool) -> Result<KeyFingerprints> {
     let bundle = KeyBundle::generate()?;
     write_key_file(out, &bundle, force)?;
     Ok(KeyFingerprints {
+        out: out.to_path_buf(),
         dataset: bundle.dataset.key().fingerprint().to_string(),
         model: bundle.model.key().fingerprint().to_string(),
     })
@@ -108,8 +111,40 @@ pub fn read_idx_gz(path: &Path) -> Result<Idx> {
 /// What `seal-dataset` wrote.
 #[derive(Debug)]
 pub struct SealedSummary {
+    /// The file written.
+    pub out: PathBuf,
     /// The header of the written file.
     pub header: DatasetHeader,
+}
+
+impl std::fmt::Display for KeyFingerprints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "wrote owner key file {} (mode 0600)\n  dataset key fingerprint {}\n  model key fingerprint   {}\nKeep it secret: it opens your sealed data and models.",
+            self.out.display(),
+            self.dataset,
+            self.model
+        )
+    }
+}
+
+impl std::fmt::Display for SealedSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let h = &self.header;
+        write!(
+            f,
+            "wrote {} ({} split): dataset id {}, {} samples of {}x{} pixels + label, {} bytes per record, {} bytes",
+            self.out.display(),
+            h.split,
+            h.id_hex(),
+            h.sample_count,
+            h.rows,
+            h.cols,
+            h.record_len(),
+            h.file_len()
+        )
+    }
 }
 
 /// `owner seal-dataset`: seals a split of MNIST with the owner's dataset
@@ -190,7 +225,10 @@ pub fn seal_dataset(
     drop(file);
     std::fs::rename(&tmp, &args.out)
         .with_context(|| format!("{}: cannot rename into place", args.out.display()))?;
-    Ok(SealedSummary { header })
+    Ok(SealedSummary {
+        out: args.out.clone(),
+        header,
+    })
 }
 
 /// What `owner open-model` needs.
@@ -209,6 +247,10 @@ pub struct OpenModelOptions {
 /// What `owner open-model` opened.
 #[derive(Debug, Clone)]
 pub struct OpenedModel {
+    /// The sealed model opened.
+    pub model: PathBuf,
+    /// The Darknet .weights file written.
+    pub out: PathBuf,
     /// The model's fingerprint, hex.
     pub fingerprint: String,
     /// The iteration it was exported at.
@@ -231,9 +273,26 @@ pub fn open_model(a: &OpenModelOptions) -> Result<OpenedModel> {
     // The plaintext model is the owner's secret: 0600, like the key file.
     write_secret_file(&a.out, &m.weights, a.force)?;
     Ok(OpenedModel {
+        model: a.model.clone(),
+        out: a.out.clone(),
         fingerprint: hex::encode(m.fingerprint),
         iteration: m.iteration,
         seen: m.seen,
         bytes: m.weights.len(),
     })
+}
+
+impl std::fmt::Display for OpenedModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "opened {}: model {} at iteration {} ({} images seen)\nwrote Darknet weights {} ({} bytes, mode 0600)",
+            self.model.display(),
+            self.fingerprint,
+            self.iteration,
+            self.seen,
+            self.out.display(),
+            self.bytes
+        )
+    }
 }

@@ -89,11 +89,26 @@ pub fn create_pool(path: &Path, size: ptm::PoolSize) -> Result<Pool> {
 mod tests {
     use super::*;
 
+    /// The state of `p`. Other tests of this process spawn children: a
+    /// child holds the pool file's lock between its fork and its exec (the
+    /// descriptor is close-on-exec), so a busy pool is retried briefly.
+    fn state(p: &Path) -> Result<PoolState> {
+        for _ in 0..100 {
+            match PoolState::of(p) {
+                Err(HostError::Ptm(ptm::PtmError::Locked { .. })) => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                r => return r,
+            }
+        }
+        PoolState::of(p)
+    }
+
     #[test]
     fn a_missing_pool_and_a_created_one() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("job.pool");
-        assert!(matches!(PoolState::of(&p).unwrap(), PoolState::Missing));
+        assert!(matches!(state(&p).unwrap(), PoolState::Missing));
         let size = ptm::PoolSize {
             main: 16 << 10,
             raw: 8 << 10,
@@ -101,17 +116,11 @@ mod tests {
         drop(create_pool(&p, size).unwrap());
         assert!(!crate::ckpt::tmp_path(&p).exists());
         // Created, but no enclave attached yet: the first start did not finish.
-        assert!(matches!(
-            PoolState::of(&p).unwrap(),
-            PoolState::Unfinished(_)
-        ));
+        assert!(matches!(state(&p).unwrap(), PoolState::Unfinished(_)));
         // An existing pool is never re-created.
         let e = crate::error::chain(&create_pool(&p, size).unwrap_err());
         assert!(e.contains("not replacing it"), "{e}");
-        assert!(matches!(
-            PoolState::of(&p).unwrap(),
-            PoolState::Unfinished(_)
-        ));
+        assert!(matches!(state(&p).unwrap(), PoolState::Unfinished(_)));
     }
 
     #[test]
@@ -119,6 +128,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.pool");
         std::fs::write(&p, vec![7u8; 8192]).unwrap();
-        assert!(PoolState::of(&p).is_err());
+        assert!(state(&p).is_err());
     }
 }

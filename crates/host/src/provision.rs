@@ -49,6 +49,8 @@ pub struct ProvisionOptions {
 /// What `owner provision` verified and wrote.
 #[derive(Debug, Clone)]
 pub struct Provisioned {
+    /// The sealed key bundle written.
+    pub out: PathBuf,
     /// The evidence back-end (`sim` or `tsm:<provider>`).
     pub backend: String,
     /// The verified measurement.
@@ -58,6 +60,20 @@ pub struct Provisioned {
     pub simulated: bool,
     /// The enclave's attested public key, hex.
     pub enclave_key: String,
+}
+
+impl std::fmt::Display for Provisioned {
+    /// The summary line (the caller warns separately about simulated evidence).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "verified {} evidence for measurement {}\nsealed the key bundle to enclave key {}: {}",
+            self.backend,
+            self.measurement,
+            self.enclave_key,
+            self.out.display()
+        )
+    }
 }
 
 /// Reads an X.509 certificate file: DER, or PEM (the first `CERTIFICATE`
@@ -157,6 +173,7 @@ pub fn provision(args: &ProvisionOptions) -> Result<Provisioned> {
         .with_context(|| format!("{}: not provisioning", args.evidence.display()))?;
     write_public_file(&args.out, &sealed, args.force)?;
     Ok(Provisioned {
+        out: args.out.clone(),
         backend: verified.backend,
         measurement: verified.measurement,
         simulated: verified.simulated,

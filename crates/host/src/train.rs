@@ -39,6 +39,27 @@ pub struct TrainOutcome {
     pub summary: TrainSummary,
 }
 
+impl std::fmt::Display for TrainOutcome {
+    /// The summary line of the iterations trained.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = &self.summary;
+        let n = (s.end_iteration - s.start_iteration).max(1) as f64;
+        write!(
+            f,
+            "trained iterations {}..{} (loss {:.4}, avg {:.4}); per iteration: batch loading {:.2} ms, training {:.1} ms, \
+             mirror-out {:.2} ms ({} mirror-outs)",
+            s.start_iteration + 1,
+            s.end_iteration,
+            s.last_loss,
+            s.avg_loss,
+            s.load_ns as f64 / 1e6 / n,
+            s.train_ns as f64 / 1e6 / n,
+            s.mirror_ns as f64 / 1e6 / s.mirrors.max(1) as f64,
+            s.mirrors
+        )
+    }
+}
+
 /// A started training job, before its iterations run.
 pub struct Training {
     job: Job,

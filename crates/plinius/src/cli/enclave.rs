@@ -1,9 +1,9 @@
 //! `plinius enclave ...`: the enclave side of key provisioning.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
-use host::enclave_side::{AcceptOptions, Backend, EvidenceOptions, EvidenceWritten};
+use host::enclave_side::{AcceptOptions, Backend, EvidenceOptions};
 
 use super::args::{ForceArg, PlatformArg};
 use super::progress::Bars;
@@ -88,7 +88,7 @@ pub fn run(cmd: EnclaveCommand) -> anyhow::Result<()> {
                 tsm_root: a.tsm_root,
                 force: a.force,
             };
-            print_evidence(&o.out, &host::enclave_side::evidence(&o, &mut bars)?);
+            println!("{}", host::enclave_side::evidence(&o, &mut bars)?);
         }
         EnclaveCommand::Accept(a) => {
             let o = AcceptOptions {
@@ -98,53 +98,9 @@ pub fn run(cmd: EnclaveCommand) -> anyhow::Result<()> {
                 platform: a.platform.platform,
                 force: a.force.force,
             };
-            let k = host::enclave_side::accept(&o, &mut bars)?;
-            println!(
-                "accepted key bundle: dataset key fingerprint {}, model key fingerprint {}\nwrote keys sealed to the platform: {}",
-                k.dataset_key,
-                k.model_key,
-                o.out.display()
-            );
+            println!("{}", host::enclave_side::accept(&o, &mut bars)?);
         }
         EnclaveCommand::Measurement => println!("{}", host::enclave_side::enclave_measurement()),
     }
     Ok(())
-}
-
-/// What `enclave evidence` prints.
-pub fn print_evidence(out: &Path, w: &EvidenceWritten) {
-    match w {
-        EvidenceWritten::Sim {
-            platform_dir,
-            platform_key,
-            measurement,
-            public_key,
-            state,
-        } => {
-            println!(
-                "backend:      sim (SIMULATED platform {}, INSECURE)",
-                platform_dir.display()
-            );
-            println!("platform key: {platform_key}");
-            println!("measurement:  {measurement}");
-            println!("public key:   {public_key}");
-            println!(
-                "wrote evidence {} and session state {}",
-                out.display(),
-                state.display()
-            );
-        }
-        EvidenceWritten::Tsm {
-            backend,
-            public_key,
-        } => {
-            println!("backend:      {backend}");
-            println!("public key:   {public_key}");
-            println!("wrote evidence {}", out.display());
-            println!(
-                "note: no session state written: this build has no hardware sealing for the tsm \
-                 back-end, so the bundle cannot be accepted by a later process"
-            );
-        }
-    }
 }

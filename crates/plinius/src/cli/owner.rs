@@ -1,11 +1,9 @@
 //! `plinius owner ...`: the data owner's commands, run on the owner's machine.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
-use host::owner::{
-    KeyFingerprints, OpenModelOptions, OpenedModel, SealDatasetOptions, SealedSummary,
-};
+use host::owner::{OpenModelOptions, SealDatasetOptions};
 use host::provision::{ProvisionOptions, Provisioned};
 use seal::dataset::Split;
 
@@ -143,7 +141,7 @@ pub struct OpenModelArgs {
 /// Runs an owner command.
 pub fn run(cmd: OwnerCommand) -> anyhow::Result<()> {
     match cmd {
-        OwnerCommand::Keygen(a) => print_keygen(&a.out, &host::owner::keygen(&a.out, a.force)?),
+        OwnerCommand::Keygen(a) => println!("{}", host::owner::keygen(&a.out, a.force)?),
         OwnerCommand::SealDataset(a) => {
             let o = SealDatasetOptions {
                 mnist: a.mnist,
@@ -156,12 +154,12 @@ pub fn run(cmd: OwnerCommand) -> anyhow::Result<()> {
                 limit: a.limit,
                 force: a.force.force,
             };
-            let s = host::owner::seal_dataset(&o, &mut Bars::new(a.quiet.quiet))?;
-            print_sealed(&o.out, &s);
+            println!(
+                "{}",
+                host::owner::seal_dataset(&o, &mut Bars::new(a.quiet.quiet))?
+            );
         }
-        OwnerCommand::Provision(a) => {
-            print_provisioned(&a.out.clone(), &host::provision::provision(&a.into())?)
-        }
+        OwnerCommand::Provision(a) => print_provisioned(&host::provision::provision(&a.into())?),
         OwnerCommand::Nonce(a) => println!("{}", host::provision::new_nonce(a.bytes)?),
         OwnerCommand::OpenModel(a) => {
             let o = OpenModelOptions {
@@ -170,7 +168,7 @@ pub fn run(cmd: OwnerCommand) -> anyhow::Result<()> {
                 out: a.out,
                 force: a.force.force,
             };
-            print_opened(&o.model, &o.out, &host::owner::open_model(&o)?);
+            println!("{}", host::owner::open_model(&o)?);
         }
     }
     Ok(())
@@ -195,57 +193,12 @@ impl From<ProvisionArgs> for ProvisionOptions {
     }
 }
 
-/// What `owner keygen` prints.
-pub fn print_keygen(out: &Path, k: &KeyFingerprints) {
-    println!(
-        "wrote owner key file {} (mode 0600)\n  dataset key fingerprint {}\n  model key fingerprint   {}\nKeep it secret: it opens your sealed data and models.",
-        out.display(),
-        k.dataset,
-        k.model
-    );
-}
-
-/// What `owner seal-dataset` prints.
-pub fn print_sealed(out: &Path, s: &SealedSummary) {
-    let h = &s.header;
-    println!(
-        "wrote {} ({} split): dataset id {}, {} samples of {}x{} pixels + label, {} bytes per record, {} bytes",
-        out.display(),
-        h.split,
-        h.id_hex(),
-        h.sample_count,
-        h.rows,
-        h.cols,
-        h.record_len(),
-        h.file_len()
-    );
-}
-
 /// What `owner provision` prints (a warning on stderr for simulated evidence).
-pub fn print_provisioned(out: &Path, p: &Provisioned) {
+pub fn print_provisioned(p: &Provisioned) {
     if p.simulated {
         eprintln!(
             "warning: the enclave runs on the SIMULATED platform: its evidence proves nothing about hardware"
         );
     }
-    println!(
-        "verified {} evidence for measurement {}\nsealed the key bundle to enclave key {}: {}",
-        p.backend,
-        p.measurement,
-        p.enclave_key,
-        out.display()
-    );
-}
-
-/// What `owner open-model` prints.
-pub fn print_opened(model: &Path, out: &Path, m: &OpenedModel) {
-    println!(
-        "opened {}: model {} at iteration {} ({} images seen)\nwrote Darknet weights {} ({} bytes, mode 0600)",
-        model.display(),
-        m.fingerprint,
-        m.iteration,
-        m.seen,
-        out.display(),
-        m.bytes
-    );
+    println!("{p}");
 }

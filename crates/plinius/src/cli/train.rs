@@ -4,8 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use host::import::ImportOutcome;
-use host::job::{JobOptions, StartOptions, StartReport};
+use host::job::{JobOptions, StartOptions};
 use host::keys::KeySource;
 use host::train::{TrainOptions, Training};
 
@@ -92,73 +91,16 @@ impl TrainArgs {
     }
 }
 
-/// The status lines of a job's start.
-fn print_start(a: &TrainArgs, rep: &StartReport) {
-    if let Some(n) = &rep.note {
-        println!("note: {n}");
-    }
-    if rep.pool_created {
-        println!("created pool {}", a.pool.display());
-    }
-    match rep.import {
-        Some(ImportOutcome::Imported { bytes }) => {
-            println!("imported the sealed dataset ({bytes} bytes)")
-        }
-        Some(ImportOutcome::Resumed { from, total }) => {
-            println!("resumed the interrupted dataset import at byte {from} of {total}")
-        }
-        _ => {}
-    }
-    let at = &rep.attached;
-    if at.created {
-        println!(
-            "started a new job: mirror mode {}, seed {}, keys from the {}; initial mirror {} bytes in {:.1} ms",
-            at.mode,
-            at.seed,
-            rep.keys_from,
-            at.mirror_out.map_or(0, |m| m.bytes),
-            at.mirror_out.map_or(0.0, |m| m.total_ns as f64 / 1e6)
-        );
-    } else {
-        println!(
-            "resumed from iteration {} (mirror mode {}, seed {}, mirror-in {:.1} ms; keys from the {})",
-            at.iteration,
-            at.mode,
-            at.seed,
-            at.mirror_in.map_or(0.0, |m| m.total_ns as f64 / 1e6),
-            rep.keys_from
-        );
-        if (a.key.is_some() || a.bundle.is_some()) && rep.note.is_none() {
-            println!(
-                "note: --key/--bundle not used: the pool holds the job's keys, sealed to this platform"
-            );
-        }
-    }
-}
-
 /// `plinius train`.
 pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     let mut bars = Bars::new(a.quiet.quiet);
     let training = Training::start(&a.options(), &mut bars)?;
-    print_start(&a, training.report());
+    print!("{}", training.report());
     let (start, target) = (training.iteration(), training.target());
     if start >= target {
         println!("nothing to do: the model has done {start} iterations (target {target})");
         return Ok(());
     }
-    let sum = training.run(&mut bars)?.summary;
-    let n = (sum.end_iteration - sum.start_iteration).max(1) as f64;
-    println!(
-        "trained iterations {}..{} (loss {:.4}, avg {:.4}); per iteration: batch loading {:.2} ms, training {:.1} ms, \
-         mirror-out {:.2} ms ({} mirror-outs)",
-        sum.start_iteration + 1,
-        sum.end_iteration,
-        sum.last_loss,
-        sum.avg_loss,
-        sum.load_ns as f64 / 1e6 / n,
-        sum.train_ns as f64 / 1e6 / n,
-        sum.mirror_ns as f64 / 1e6 / sum.mirrors.max(1) as f64,
-        sum.mirrors
-    );
+    println!("{}", training.run(&mut bars)?);
     Ok(())
 }
