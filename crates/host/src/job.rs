@@ -528,3 +528,91 @@ fn pool_keys(pool: &Pool, platform: &SimPlatform, path: &Path, key: Option<&Path
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::NoProgress;
+    use seal::dataset::{DatasetHeader, Split, seal_sample_into};
+    use seal::{KeyBundle, sealed_len};
+
+    const CFG: &str = "[net]\nbatch=4\nheight=8\nwidth=8\nchannels=1\nlearning_rate=0.01\n\
+                       max_batches=2\n\n[connected]\noutput=10\nactivation=linear\n\n[softmax]\n";
+
+    /// A sealed training set of 16 8x8 images for `bundle`'s dataset key.
+    fn sealed_dataset(bundle: &KeyBundle, path: &Path) {
+        let key = bundle.dataset.record_key();
+        let header = DatasetHeader {
+            split: Split::Train,
+            dataset_id: [9; 16],
+            sample_count: 16,
+            rows: 8,
+            cols: 8,
+        };
+        let mut bytes = header.encode(&key).unwrap().to_vec();
+        let (mut scratch, mut rec) = (vec![0u8; 65], vec![0u8; sealed_len(65)]);
+        for i in 0..16u64 {
+            let px: Vec<u8> = (0..64).map(|p| (p * 3 + i) as u8).collect();
+            let label = (i % 10) as u8;
+            seal_sample_into(
+                &key,
+                &header.dataset_id,
+                i,
+                &px,
+                label,
+                &mut scratch,
+                &mut rec,
+            )
+            .unwrap();
+            bytes.extend_from_slice(&rec);
+        }
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    #[test]
+    fn a_first_start_makes_a_ready_pool_that_resumes_without_keys() {
+        let _g = crate::fork_guard();
+        let dir = tempfile::tempdir().unwrap();
+        let d = |n: &str| dir.path().join(n);
+        std::fs::write(d("m.cfg"), CFG).unwrap();
+        let bundle = KeyBundle::generate().unwrap();
+        seal::keyfile::write_key_file(&d("owner.key"), &bundle, false).unwrap();
+        sealed_dataset(&bundle, &d("train.sealed"));
+        let mut o = StartOptions {
+            job: JobOptions {
+                pool: d("job.pool"),
+                checkpoint: None,
+                platform: Some(d("platform")),
+                threads: Some(1),
+            },
+            cfg: d("m.cfg"),
+            data: None,
+            keys: KeySource::OwnerKey(d("owner.key")),
+            seed: 1,
+            mirror: None,
+            mirror_every: 1,
+        };
+        // Missing, and no dataset given: refused, nothing created.
+        let e = crate::error::chain(&Job::start(&o, &mut NoProgress).err().unwrap());
+        assert!(e.contains("no such pool"), "{e}");
+        assert!(matches!(
+            PoolState::of(&o.job.pool).unwrap(),
+            PoolState::Missing
+        ));
+        // The first start creates, imports and attaches: a ready pool.
+        o.data = Some(d("train.sealed"));
+        let started = Job::start(&o, &mut NoProgress).unwrap();
+        assert!(started.report.pool_created && started.report.attached.created);
+        drop(started);
+        match PoolState::of(&o.job.pool).unwrap() {
+            PoolState::Ready(_, sb) => assert_eq!(sb.mode, MirrorMode::Romulus),
+            s => panic!("expected a ready pool, got {s:?}"),
+        }
+        // A restart needs neither keys nor dataset, and notes nothing.
+        o.data = None;
+        o.keys = KeySource::Pool;
+        let again = Job::start(&o, &mut NoProgress).unwrap().report;
+        assert!(!again.pool_created && !again.attached.created && !again.keys_unused);
+        assert!(again.import.is_none());
+    }
+}

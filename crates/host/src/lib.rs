@@ -42,4 +42,14 @@ pub mod supervisor;
 pub mod train;
 
 pub use error::{HostError, Result};
+
+/// Held by the unit tests that spawn child processes and by those that lock
+/// pool files: a child holds the parent's open pool file (and its lock)
+/// between its fork and its exec, which would make a sibling test's reopen
+/// of its pool fail as locked.
+#[cfg(test)]
+pub(crate) fn fork_guard() -> std::sync::MutexGuard<'static, ()> {
+    static FORK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    FORK.lock().unwrap_or_else(|e| e.into_inner())
+}
 pub use progress::{Event, NoProgress, Progress};

@@ -89,26 +89,12 @@ pub fn create_pool(path: &Path, size: ptm::PoolSize) -> Result<Pool> {
 mod tests {
     use super::*;
 
-    /// The state of `p`. Other tests of this process spawn children: a
-    /// child holds the pool file's lock between its fork and its exec (the
-    /// descriptor is close-on-exec), so a busy pool is retried briefly.
-    fn state(p: &Path) -> Result<PoolState> {
-        for _ in 0..100 {
-            match PoolState::of(p) {
-                Err(HostError::Ptm(ptm::PtmError::Locked { .. })) => {
-                    std::thread::sleep(std::time::Duration::from_millis(10))
-                }
-                r => return r,
-            }
-        }
-        PoolState::of(p)
-    }
-
     #[test]
     fn a_missing_pool_and_a_created_one() {
+        let _g = crate::fork_guard();
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("job.pool");
-        assert!(matches!(state(&p).unwrap(), PoolState::Missing));
+        assert!(matches!(PoolState::of(&p).unwrap(), PoolState::Missing));
         let size = ptm::PoolSize {
             main: 16 << 10,
             raw: 8 << 10,
@@ -116,18 +102,25 @@ mod tests {
         drop(create_pool(&p, size).unwrap());
         assert!(!crate::ckpt::tmp_path(&p).exists());
         // Created, but no enclave attached yet: the first start did not finish.
-        assert!(matches!(state(&p).unwrap(), PoolState::Unfinished(_)));
+        assert!(matches!(
+            PoolState::of(&p).unwrap(),
+            PoolState::Unfinished(_)
+        ));
         // An existing pool is never re-created.
         let e = crate::error::chain(&create_pool(&p, size).unwrap_err());
         assert!(e.contains("not replacing it"), "{e}");
-        assert!(matches!(state(&p).unwrap(), PoolState::Unfinished(_)));
+        assert!(matches!(
+            PoolState::of(&p).unwrap(),
+            PoolState::Unfinished(_)
+        ));
     }
 
     #[test]
     fn a_file_that_is_not_a_pool_is_an_error() {
+        let _g = crate::fork_guard();
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.pool");
         std::fs::write(&p, vec![7u8; 8192]).unwrap();
-        assert!(state(&p).is_err());
+        assert!(PoolState::of(&p).is_err());
     }
 }

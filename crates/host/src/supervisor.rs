@@ -664,6 +664,7 @@ done
 
     #[test]
     fn kills_restart_and_nothing_completed_is_lost() {
+        let _g = crate::fork_guard();
         let d = tempfile::tempdir().unwrap();
         let mut rng = SplitMix64(42);
         let points = random_kill_points(&mut rng, 4, 40, Duration::from_millis(15)).unwrap();
@@ -695,6 +696,7 @@ done
 
     #[test]
     fn losing_progress_is_counted() {
+        let _g = crate::fork_guard();
         let d = tempfile::tempdir().unwrap();
         let dir = d.path().to_path_buf();
         let points = [KillPoint {
@@ -719,6 +721,7 @@ done
 
     #[test]
     fn a_failing_child_is_an_error_with_its_log() {
+        let _g = crate::fork_guard();
         let d = tempfile::tempdir().unwrap();
         let log = d.path().join("log.txt");
         let spec = ChildSpec::new("sh", ["-c", "echo boom >&2; exit 3"], &log);
@@ -740,6 +743,7 @@ done
 
     #[test]
     fn kill_reports_whether_the_child_was_running() {
+        let _g = crate::fork_guard();
         let d = tempfile::tempdir().unwrap();
         let log = d.path().join("log.txt");
         let c = ChildSpec::new("sleep", ["5"], &log).spawn().unwrap();
