@@ -3,6 +3,12 @@
 
 use clap::{Parser, Subcommand};
 
+mod cli {
+    pub mod bench;
+    pub mod crash_test;
+    pub mod spot;
+}
+
 /// Secure, crash-resilient training of neural networks.
 #[derive(Parser)]
 #[command(name = "plinius", version, about, long_about = None)]
@@ -17,7 +23,7 @@ enum Command {
     Info,
     /// Benchmarks that reproduce the paper's figures (table, CSV, PNG).
     #[command(subcommand)]
-    Bench(BenchCommand),
+    Bench(cli::bench::BenchCommand),
     /// The data owner's commands: keys, sealed datasets, key provisioning.
     #[command(subcommand)]
     Owner(host::owner::OwnerCommand),
@@ -42,33 +48,17 @@ enum Command {
     /// A pool's header, state, sizes, mirror mode, iteration, import status (no secrets).
     Inspect(host::inspect::InspectArgs),
     /// Crash resilience: SIGKILL training N times, resume, compare with an uninterrupted run (Fig. 9).
-    CrashTest(experiments::crashtest::CrashTestArgs),
+    CrashTest(cli::crash_test::CrashTestArgs),
     /// Training on a spot instance: replay a price or availability trace, killing and resuming (Fig. 10).
-    Spot(experiments::spot::SpotArgs),
-}
-
-#[derive(Subcommand)]
-enum BenchCommand {
-    /// SPS: transactions of N random swaps in a persistent array (Fig. 6).
-    Sps(experiments::sps::SpsArgs),
-    /// AES-256-GCM seal/open throughput on one core (4 KiB, 1 MiB, 64 MiB).
-    Seal(experiments::benchseal::BenchSealArgs),
-    /// Training speed of a model: ms/iteration, images/s, GFLOP/s.
-    Train(experiments::benchtrain::BenchTrainArgs),
-    /// Save/restore of the sealed model: mirror on PM vs ssd checkpoint (Fig. 7, Table I).
-    Mirror(experiments::benchmirror::BenchMirrorArgs),
-    /// Time per iteration on sealed vs plain batches against batch size (Fig. 8).
-    Decrypt(experiments::benchdecrypt::BenchDecryptArgs),
+    Spot(cli::spot::SpotArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info => host::info::run(),
-        Command::Bench(BenchCommand::Sps(a)) => experiments::sps::run(a),
         Command::Owner(cmd) => host::owner::run(cmd),
         Command::Enclave(cmd) => host::evidence::run(cmd),
-        Command::Bench(BenchCommand::Seal(a)) => experiments::benchseal::run(a),
         Command::Cfg(cmd) => host::cfgcheck::run(cmd),
         Command::TrainPlain(a) => host::plain::run_train(a),
         Command::Eval(a) => host::plain::run_eval(a),
@@ -77,11 +67,9 @@ fn main() -> std::process::ExitCode {
         Command::Train(a) => host::train::run(a),
         Command::Export(a) => host::export::run_export(a),
         Command::Inspect(a) => host::inspect::run(a),
-        Command::CrashTest(a) => experiments::crashtest::run(a),
-        Command::Spot(a) => experiments::spot::run(a),
-        Command::Bench(BenchCommand::Mirror(a)) => experiments::benchmirror::run(a),
-        Command::Bench(BenchCommand::Decrypt(a)) => experiments::benchdecrypt::run(a),
-        Command::Bench(BenchCommand::Train(a)) => experiments::benchtrain::run(a),
+        Command::CrashTest(a) => cli::crash_test::run(a),
+        Command::Spot(a) => cli::spot::run(a),
+        Command::Bench(c) => cli::bench::run(c),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
