@@ -30,7 +30,7 @@ use crate::error::{ExperimentError, Result, require};
 use crate::plot::{LineChart, Series};
 use crate::pools::out_dir;
 use crate::stats::SplitMix64;
-use crate::workspace::{DataOptions, FinalState, TrainChild, Workspace};
+use crate::workspace::{DataOptions, FinalState, TrainChild, Workspace, describe_run};
 
 /// The settings of the crash test.
 #[derive(Debug, Clone)]
@@ -187,24 +187,6 @@ pub fn gaps(points: &[KillPoint]) -> Vec<KillPoint> {
             g
         })
         .collect()
-}
-
-/// A run's line in the progress: its iterations and how it ended.
-pub fn describe_run(name: &str, r: &RunRecord, killed_word: &str) -> String {
-    let what = if r.killed { killed_word } else { "finished" };
-    match (r.resumed_from(), r.last()) {
-        (Some(f), Some(l)) => format!(
-            "  {name}run {}: iterations {}..{l}, {what} after {:.1} s",
-            r.run,
-            f + 1,
-            r.wall.as_secs_f64()
-        ),
-        _ => format!(
-            "  {name}run {}: no iteration completed, {what} after {:.1} s",
-            r.run,
-            r.wall.as_secs_f64()
-        ),
-    }
 }
 
 /// What every variant's runs share: the workspace, the output directory and

@@ -16,7 +16,7 @@
 //! | [`mirror`] | save/restore of the sealed model: PM mirror vs ssd (Fig. 7, Table I) |
 //! | [`decrypt`] | training on sealed vs plain batches (Fig. 8) |
 //! | [`crash_test`] | SIGKILLed training against an uninterrupted run (Fig. 9) |
-//! | [`spot`] | training on a spot instance replaying a trace (Fig. 10) |
+//! | [`spot`] | training on a spot instance replaying a trace (Fig. 10); [`spot_child`], [`spot_outputs`], [`spot_report`] |
 //! | [`trace`], [`replay`] | spot traces and their replay |
 //! | [`stats`], [`csv`], [`plot`] | median, CPU clocks, RNGs; CSV; PNG charts |
 //! | [`pools`], [`in_process`], [`workspace`] | pools, in-process keys and data, child-process workspace |
@@ -37,6 +37,7 @@ pub mod seal_speed;
 pub mod spot;
 pub mod spot_child;
 pub mod spot_outputs;
+pub mod spot_report;
 pub mod sps;
 pub mod stats;
 pub mod trace;

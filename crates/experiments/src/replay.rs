@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use crate::error::{Result, require};
+use crate::error::{ExperimentError, Result, require};
 use crate::trace::Trace;
 
 /// A phase of the replay: one interval of the trace placed on the wall clock.
@@ -53,8 +53,8 @@ pub struct Event {
 }
 
 /// The run under the replay: something that can be started, left to run until
-/// a deadline, and killed. [`crate::spot_child::ChildRun`] implements it with a
-/// real child process; tests use a simulated one.
+/// a deadline, and killed. The spot experiment implements it with a real
+/// child process; tests use a simulated one.
 pub trait ReplayedRun {
     /// Starts (or resumes) the job at wall time `now`.
     fn start(&mut self, now: Duration) -> Result<()>;
@@ -231,7 +231,12 @@ impl<'a> Replay<'a> {
         if running {
             job.kill()?;
         }
-        let last = phases.last().expect("a trace has at least one tick");
+        let Some(last) = phases.last() else {
+            return Err(ExperimentError::Check(format!(
+                "{}: nothing to replay from tick {}",
+                self.trace.source, self.start
+            )));
+        };
         Ok(Outcome {
             finished: false,
             replayed: self.start..self.trace.len(),

@@ -57,11 +57,15 @@ pub struct Rate {
     pub best: f64,
 }
 
-/// Times `op` in short batches for about `budget`.
-fn measure(size: usize, budget: Duration, mut op: impl FnMut()) -> Rate {
-    op(); // warm up caches and pages
+/// Times `op` in short batches for about `budget`; stops at its first error.
+fn measure<T>(
+    size: usize,
+    budget: Duration,
+    mut op: impl FnMut() -> seal::Result<T>,
+) -> Result<Rate> {
+    op()?; // warm up caches and pages
     let t = Instant::now();
-    op();
+    op()?;
     let one = t.elapsed().max(Duration::from_nanos(50));
     let per_batch = ((budget.as_secs_f64() / 20.0) / one.as_secs_f64())
         .ceil()
@@ -71,15 +75,15 @@ fn measure(size: usize, budget: Duration, mut op: impl FnMut()) -> Rate {
     while rates.len() < 3 || (start.elapsed() < budget && rates.len() < 1000) {
         let t = Instant::now();
         for _ in 0..per_batch {
-            op();
+            op()?;
         }
         let secs = t.elapsed().as_secs_f64();
         rates.push((size * per_batch) as f64 / secs / 1e9);
     }
-    Rate {
+    Ok(Rate {
         best: rates.iter().copied().fold(f64::MIN, f64::max),
         median: median(rates),
-    }
+    })
 }
 
 /// The additional data of every benchmark record.
@@ -114,11 +118,11 @@ fn records(key: &seal::SealKey, budget: Duration) -> Result<Vec<SealResult>> {
         let mut rec = vec![0u8; sealed_len(size)];
         let mut out = vec![0u8; size];
         let seal_gbps = measure(size, budget, || {
-            seal_into(key, aad, black_box(&plain), &mut rec).expect("seal");
-        });
+            seal_into(key, aad, black_box(&plain), &mut rec)
+        })?;
         let open_gbps = measure(size, budget, || {
-            open_into(key, aad, black_box(&rec), &mut out).expect("open");
-        });
+            open_into(key, aad, black_box(&rec), &mut out)
+        })?;
         same(&out, &plain, "opened record")?;
         results.push(SealResult {
             api: "record",
@@ -139,11 +143,11 @@ fn whole_buffers(key: &seal::SealKey, budget: Duration) -> Result<Vec<SealResult
     let mut sealed = vec![0u8; chunked_sealed_len(size)];
     let mut out = vec![0u8; size];
     let seal_gbps = measure(size, budget, || {
-        seal_chunked_into(key, aad, black_box(&plain), &mut sealed).expect("seal");
-    });
+        seal_chunked_into(key, aad, black_box(&plain), &mut sealed)
+    })?;
     let open_gbps = measure(size, budget, || {
-        open_chunked_into(key, aad, black_box(&sealed), &mut out).expect("open");
-    });
+        open_chunked_into(key, aad, black_box(&sealed), &mut out)
+    })?;
     same(&out, &plain, "opened buffer")?;
     results.push(SealResult {
         api: "chunked",
@@ -158,12 +162,12 @@ fn whole_buffers(key: &seal::SealKey, budget: Duration) -> Result<Vec<SealResult
     let mut buf = vec![0u8; sealed_len(size)];
     buf[seal::record::NONCE_LEN..seal::record::NONCE_LEN + size].copy_from_slice(&plain);
     let seal_gbps = measure(size, budget, || {
-        seal_in_place(key, aad, black_box(&mut buf)).expect("seal");
-    });
+        seal_in_place(key, aad, black_box(&mut buf))
+    })?;
     let pair_gbps = measure(size, budget, || {
-        seal_in_place(key, aad, black_box(&mut buf)).expect("seal");
-        open_in_place(key, aad, &mut buf).expect("open");
-    });
+        seal_in_place(key, aad, black_box(&mut buf))?;
+        open_in_place(key, aad, &mut buf).map(|_| ())
+    })?;
     let derive = |pair: f64, seal: f64| 1.0 / (1.0 / pair - 1.0 / seal).max(1e-6);
     results.push(SealResult {
         api: "in-place",
@@ -178,8 +182,7 @@ fn whole_buffers(key: &seal::SealKey, budget: Duration) -> Result<Vec<SealResult
     let mut nt = seal::stream::NtSealer::new();
     let seal_gbps = measure(size, budget, || {
         nt.seal_chunked_into(key, aad, black_box(&plain), &mut sealed)
-            .expect("seal");
-    });
+    })?;
     open_chunked_into(key, aad, &sealed, &mut out)?;
     same(&out, &plain, "opened streamed buffer")?;
     results.push(SealResult {

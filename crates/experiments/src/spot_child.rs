@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 use host::supervisor::{KillOutcome, RunRecord, Running, read_loss_csv};
 
 use crate::Progress;
-use crate::crash_test::describe_run;
 use crate::error::{ExperimentError, Result};
 use crate::replay::ReplayedRun;
-use crate::workspace::{TrainChild, Workspace};
+use crate::workspace::{TrainChild, Workspace, describe_run};
 
 /// One completed iteration as the supervisor saw it appear.
 #[derive(Debug, Clone, Copy, PartialEq)]

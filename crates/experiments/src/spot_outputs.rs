@@ -9,8 +9,8 @@ use crate::csv::CsvWriter;
 use crate::error::Result;
 use crate::plot::{Panel, PanelChart, Series};
 use crate::replay::Phase;
-use crate::spot::SpotReport;
 use crate::spot_child::Observation;
+use crate::spot_report::SpotReport;
 
 /// A completed iteration on the timeline.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use enclave::MirrorMode;
 use host::owner::{SealDatasetArgs, SplitArg};
-use host::supervisor::ChildSpec;
+use host::supervisor::{ChildSpec, RunRecord};
 
 use crate::error::{ExperimentError, Result};
 use crate::pools::pool_tempdir;
@@ -219,6 +219,24 @@ impl TrainChild {
             args,
             ws.logs.join(format!("{log}.log")),
         )?)
+    }
+}
+
+/// A run's line in the progress: its iterations and how it ended.
+pub fn describe_run(name: &str, r: &RunRecord, killed_word: &str) -> String {
+    let what = if r.killed { killed_word } else { "finished" };
+    match (r.resumed_from(), r.last()) {
+        (Some(f), Some(l)) => format!(
+            "  {name}run {}: iterations {}..{l}, {what} after {:.1} s",
+            r.run,
+            f + 1,
+            r.wall.as_secs_f64()
+        ),
+        _ => format!(
+            "  {name}run {}: no iteration completed, {what} after {:.1} s",
+            r.run,
+            r.wall.as_secs_f64()
+        ),
     }
 }
 
