@@ -1,14 +1,14 @@
 //! A tiny CSV writer for the experiments' outputs.
 //!
 //! ```no_run
-//! # fn main() -> anyhow::Result<()> {
+//! # fn main() -> experiments::Result<()> {
 //! let mut w = experiments::csv::CsvWriter::create("out.csv", &["flush", "n", "value"])?;
 //! w.row(&[&"clwb", &16, &7.5])?;
 //! w.finish()?;
 //! # Ok(()) }
 //! ```
 
-use anyhow::{Context, Result, bail};
+use crate::error::{ExperimentError, Result};
 use std::fmt::Display;
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -26,7 +26,7 @@ impl CsvWriter<BufWriter<File>> {
     /// Creates (or truncates) the file `path` and writes the header.
     pub fn create(path: impl AsRef<Path>, header: &[&str]) -> Result<Self> {
         let path = path.as_ref();
-        let f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let f = File::create(path).map_err(ExperimentError::io(path, "cannot create"))?;
         Self::new(BufWriter::new(f), path, header)
     }
 }
@@ -47,12 +47,12 @@ impl<W: Write> CsvWriter<W> {
     /// Writes one row; it must have as many fields as the header.
     pub fn row(&mut self, fields: &[&dyn Display]) -> Result<()> {
         if fields.len() != self.columns {
-            bail!(
+            return Err(ExperimentError::Options(format!(
                 "{}: row has {} fields, the header has {}",
                 self.name.display(),
                 fields.len(),
                 self.columns
-            );
+            )));
         }
         self.write_line(fields)
     }
@@ -68,14 +68,14 @@ impl<W: Write> CsvWriter<W> {
         line.push('\n');
         self.out
             .write_all(line.as_bytes())
-            .with_context(|| format!("writing {}", self.name.display()))
+            .map_err(ExperimentError::io(&self.name, "cannot write"))
     }
 
     /// Flushes and returns the writer.
     pub fn finish(mut self) -> Result<W> {
         self.out
             .flush()
-            .with_context(|| format!("writing {}", self.name.display()))?;
+            .map_err(ExperimentError::io(&self.name, "cannot write"))?;
         Ok(self.out)
     }
 }

@@ -8,8 +8,10 @@
 //! *interruption*), and the replay ends in the tick in which the job finishes, or
 //! at the end of the trace.
 
-use crate::trace::Trace;
 use std::time::Duration;
+
+use crate::error::{ExperimentError, Result, require};
+use crate::trace::Trace;
 
 /// A phase of the replay: one interval of the trace placed on the wall clock.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -50,19 +52,19 @@ pub struct Event {
     pub wall: Duration,
 }
 
-/// The job under the replay: something that can be started, left to run until
-/// a deadline, and killed. [`crate::spot`] implements it with a real child
-/// process; tests use a simulated one.
-pub trait Job {
+/// The run under the replay: something that can be started, left to run until
+/// a deadline, and killed. The spot experiment implements it with a real
+/// child process; tests use a simulated one.
+pub trait ReplayedRun {
     /// Starts (or resumes) the job at wall time `now`.
-    fn start(&mut self, now: Duration) -> anyhow::Result<()>;
+    fn start(&mut self, now: Duration) -> Result<()>;
     /// Lets the job run until wall time `deadline`; returns the wall time at
     /// which it finished if it finished before then.
-    fn run_until(&mut self, deadline: Duration) -> anyhow::Result<Option<Duration>>;
+    fn run_until(&mut self, deadline: Duration) -> Result<Option<Duration>>;
     /// Kills the job (SIGKILL) at the current deadline.
-    fn kill(&mut self) -> anyhow::Result<()>;
+    fn kill(&mut self) -> Result<()>;
     /// Waits, with the job down, until wall time `deadline`.
-    fn idle_until(&mut self, deadline: Duration) -> anyhow::Result<()>;
+    fn idle_until(&mut self, deadline: Duration) -> Result<()>;
 }
 
 /// The outcome of a replay.
@@ -102,22 +104,17 @@ pub struct Replay<'a> {
 impl<'a> Replay<'a> {
     /// A replay of `trace` from tick `start`; `speedup` trace seconds pass per
     /// wall second; with `skip_outages`, down intervals take no wall time.
-    pub fn new(
-        trace: &'a Trace,
-        start: usize,
-        speedup: f64,
-        skip_outages: bool,
-    ) -> anyhow::Result<Self> {
-        anyhow::ensure!(
-            speedup.is_finite() && speedup > 0.0,
-            "--speedup must be positive (got {speedup})"
-        );
-        anyhow::ensure!(
-            start < trace.len(),
-            "{}: the replay starts at tick {start} but the trace has {} ticks",
-            trace.source,
-            trace.len()
-        );
+    pub fn new(trace: &'a Trace, start: usize, speedup: f64, skip_outages: bool) -> Result<Self> {
+        require(speedup.is_finite() && speedup > 0.0, || {
+            format!("--speedup must be positive (got {speedup})")
+        })?;
+        require(start < trace.len(), || {
+            format!(
+                "{}: the replay starts at tick {start} but the trace has {} ticks",
+                trace.source,
+                trace.len()
+            )
+        })?;
         Ok(Replay {
             trace,
             start,
@@ -161,7 +158,7 @@ impl<'a> Replay<'a> {
     }
 
     /// Runs the replay against `job`.
-    pub fn run(&self, job: &mut dyn Job) -> anyhow::Result<Outcome> {
+    pub fn run(&self, job: &mut dyn ReplayedRun) -> Result<Outcome> {
         let tick_s = self.trace.tick_seconds;
         let mut events = Vec::new();
         let mut interruptions = 0;
@@ -234,7 +231,12 @@ impl<'a> Replay<'a> {
         if running {
             job.kill()?;
         }
-        let last = phases.last().expect("a trace has at least one tick");
+        let Some(last) = phases.last() else {
+            return Err(ExperimentError::Check(format!(
+                "{}: nothing to replay from tick {}",
+                self.trace.source, self.start
+            )));
+        };
         Ok(Outcome {
             finished: false,
             replayed: self.start..self.trace.len(),
@@ -271,7 +273,7 @@ mod tests {
     /// A simulated job: it needs `work` wall time of running in total and keeps
     /// all completed work across kills (a perfect mirror), or loses it all
     /// (`resumes == false`).
-    struct SimJob {
+    struct SimRun {
         work: Duration,
         done: Duration,
         since: Option<Duration>,
@@ -280,9 +282,9 @@ mod tests {
         log: Vec<String>,
     }
 
-    impl SimJob {
+    impl SimRun {
         fn new(work_ms: u64, resumes: bool) -> Self {
-            SimJob {
+            SimRun {
                 work: Duration::from_millis(work_ms),
                 done: Duration::ZERO,
                 since: None,
@@ -293,8 +295,8 @@ mod tests {
         }
     }
 
-    impl Job for SimJob {
-        fn start(&mut self, now: Duration) -> anyhow::Result<()> {
+    impl ReplayedRun for SimRun {
+        fn start(&mut self, now: Duration) -> Result<()> {
             assert!(self.since.is_none(), "started twice");
             assert!(now >= self.now, "time went back");
             self.now = now;
@@ -302,7 +304,7 @@ mod tests {
             self.log.push(format!("start@{}", now.as_millis()));
             Ok(())
         }
-        fn run_until(&mut self, deadline: Duration) -> anyhow::Result<Option<Duration>> {
+        fn run_until(&mut self, deadline: Duration) -> Result<Option<Duration>> {
             let since = self.since.expect("running");
             let need = self.work - self.done;
             if since + need <= deadline {
@@ -315,7 +317,7 @@ mod tests {
             self.now = deadline;
             Ok(None)
         }
-        fn kill(&mut self) -> anyhow::Result<()> {
+        fn kill(&mut self) -> Result<()> {
             assert!(self.since.take().is_some(), "killed while not running");
             if !self.resumes {
                 self.done = Duration::ZERO;
@@ -323,7 +325,7 @@ mod tests {
             self.log.push(format!("kill@{}", self.now.as_millis()));
             Ok(())
         }
-        fn idle_until(&mut self, deadline: Duration) -> anyhow::Result<()> {
+        fn idle_until(&mut self, deadline: Duration) -> Result<()> {
             assert!(self.since.is_none(), "idle while running");
             assert!(deadline >= self.now);
             self.now = deadline;
@@ -346,7 +348,7 @@ mod tests {
         let t = trace("0011100110111111", 10.0);
         let r = Replay::new(&t, 0, 10.0, false).unwrap();
         // 5.5 s of work: ticks 2-4 (3 s), 7-8 (2 s), then 0.5 s into tick 10.
-        let mut job = SimJob::new(5500, true);
+        let mut job = SimRun::new(5500, true);
         let o = r.run(&mut job).unwrap();
         assert!(o.finished);
         assert_eq!(o.replayed, 0..11);
@@ -377,7 +379,7 @@ mod tests {
         let t = trace("1110000000000000000111", 60.0);
         // Start in tick 1 (up), skip the long outage: it costs no wall time.
         let r = Replay::new(&t, 1, 60.0, true).unwrap();
-        let mut job = SimJob::new(3000, true);
+        let mut job = SimRun::new(3000, true);
         let o = r.run(&mut job).unwrap();
         assert!(o.finished);
         assert_eq!(o.interruptions, 1);
@@ -392,7 +394,7 @@ mod tests {
     fn trace_that_starts_down_is_not_an_interruption() {
         let t = trace("000011", 5.0);
         let r = Replay::new(&t, 0, 5.0, false).unwrap();
-        let mut job = SimJob::new(1500, true);
+        let mut job = SimRun::new(1500, true);
         let o = r.run(&mut job).unwrap();
         assert!(o.finished);
         assert_eq!(o.interruptions, 0);
@@ -405,7 +407,7 @@ mod tests {
     fn trace_ends_before_the_job() {
         let t = trace("1101", 1.0);
         let r = Replay::new(&t, 0, 1.0, false).unwrap();
-        let mut job = SimJob::new(10_000, true);
+        let mut job = SimRun::new(10_000, true);
         let o = r.run(&mut job).unwrap();
         assert!(!o.finished);
         assert_eq!(o.replayed, 0..4);
@@ -420,13 +422,13 @@ mod tests {
         let t = trace("110110111", 1.0);
         let r = Replay::new(&t, 0, 1.0, false).unwrap();
         // 2.5 s of work never fits into a 2-tick window without a mirror.
-        let mut job = SimJob::new(2500, false);
+        let mut job = SimRun::new(2500, false);
         let o = r.run(&mut job).unwrap();
         assert!(o.finished);
         assert_eq!(o.interruptions, 2);
         assert_eq!(o.replayed, 0..9);
         // With a mirror it finishes in the second window.
-        let mut job = SimJob::new(2500, true);
+        let mut job = SimRun::new(2500, true);
         let o = r.run(&mut job).unwrap();
         assert_eq!(o.replayed, 0..4);
         assert_eq!(o.interruptions, 1);
@@ -438,7 +440,7 @@ mod tests {
         t.price = Some(vec![0.1, 0.2, 5.0, 0.4]);
         let r = Replay::new(&t, 0, 1800.0, false).unwrap();
         // 2.5 ticks of work: ticks 0, 1 and half of tick 3.
-        let mut job = SimJob::new(2500, true);
+        let mut job = SimRun::new(2500, true);
         let o = r.run(&mut job).unwrap();
         let want = 0.1 * 0.5 + 0.2 * 0.5 + 0.4 * 0.25;
         assert!((o.cost.unwrap() - want).abs() < 1e-9, "{:?}", o.cost);

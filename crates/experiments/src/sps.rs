@@ -5,46 +5,49 @@
 //! benchmark runs transactions for S seconds on one thread and reports swaps per
 //! microsecond. At the end the array must still be a permutation.
 
-use crate::csv::CsvWriter;
-use crate::plot::{LineChart, Series};
-use anyhow::{Context, Result, bail, ensure};
-use ptm::{FlushStrategy, Pool, PoolOptions, PoolSize, PtmError};
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Options of `plinius bench sps`.
-#[derive(clap::Args, Debug, Clone)]
-pub struct SpsArgs {
-    /// Swaps per transaction (comma separated).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "1,2,4,8,16,32,64,128,256,512,1024,2048"
-    )]
+use ptm::{FlushStrategy, Pool, PoolOptions, PoolSize, PtmError};
+
+use crate::Progress;
+use crate::csv::CsvWriter;
+use crate::error::{Context, ExperimentError, Result, require};
+use crate::plot::{LineChart, Series};
+use crate::pools::RemoveOnDrop;
+use crate::stats::{XorShift64Star, thread_cpu_time};
+
+/// The settings of the SPS benchmark.
+#[derive(Debug, Clone)]
+pub struct SpsOptions {
+    /// Swaps per transaction, one measurement each.
     pub swaps: Vec<u64>,
     /// Seconds of measurement per swaps-per-transaction value (and strategy).
-    #[arg(long, default_value_t = 4.0)]
     pub seconds: f64,
-    /// Flush strategies to measure (comma separated: clwb, clflushopt, clflush,
-    /// msync, eadr, none). Default: the one chosen for the pool's file system.
-    #[arg(long, value_delimiter = ',')]
+    /// Flush strategies to measure (empty: the one chosen for the pool's file
+    /// system, or `PLINIUS_FLUSH`).
     pub flush: Vec<FlushStrategy>,
     /// Pool file to create (must not exist; removed afterwards). Default: a
     /// fresh file in /dev/shm (emulated PM), else in the temporary directory.
-    #[arg(long)]
     pub pool: Option<PathBuf>,
     /// Size of the persistent array in MiB.
-    #[arg(long, default_value_t = 10.0)]
     pub array_mib: f64,
-    /// Write the results as CSV (flush,swaps_per_tx,swaps_per_us).
-    #[arg(long)]
-    pub csv: Option<PathBuf>,
-    /// Draw the results as a PNG line chart.
-    #[arg(long)]
-    pub plot: Option<PathBuf>,
     /// Seed of the random pair choice.
-    #[arg(long, default_value_t = 1)]
     pub seed: u64,
+}
+
+impl Default for SpsOptions {
+    fn default() -> Self {
+        SpsOptions {
+            swaps: vec![1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048],
+            seconds: 4.0,
+            flush: Vec::new(),
+            pool: None,
+            array_mib: 10.0,
+            seed: 1,
+        }
+    }
 }
 
 /// One measured point.
@@ -61,36 +64,6 @@ pub struct SpsPoint {
     /// Share of one CPU the benchmark thread got while measuring (1.0 on an
     /// idle machine; lower when other processes compete for the cores).
     pub cpu_share: f64,
-}
-
-/// CPU time consumed by the calling thread.
-pub fn thread_cpu_time() -> Duration {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the valid timespec we pass.
-    let r = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
-    if r != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
-}
-
-/// xorshift64* — cheap, good enough to pick array slots.
-struct Rng(u64);
-impl Rng {
-    #[inline]
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    #[inline]
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
-    }
 }
 
 /// The persistent array of an SPS pool: offset in main and element count.
@@ -119,16 +92,26 @@ pub fn init_array<B: ptm::PmBackend>(pool: &Pool<B>, len: u64) -> Result<SpsArra
     Ok(SpsArray { off, len })
 }
 
-/// Runs transactions of `n` random swaps for `dur`; returns (transactions,
-/// elapsed wall time, thread CPU time).
+/// What [`measure`] did: transactions, wall time and the thread's CPU time.
+#[derive(Clone, Copy, Debug)]
+pub struct Measured {
+    /// Transactions completed.
+    pub txs: u64,
+    /// Elapsed wall time.
+    pub wall: Duration,
+    /// CPU time of the measuring thread.
+    pub cpu: Duration,
+}
+
+/// Runs transactions of `n` random swaps for `dur`.
 pub fn measure<B: ptm::PmBackend>(
     pool: &Pool<B>,
     arr: SpsArray,
     n: u64,
     dur: Duration,
     seed: u64,
-) -> Result<(u64, Duration, Duration)> {
-    let mut rng = Rng(seed | 1);
+) -> Result<Measured> {
+    let mut rng = XorShift64Star::new(seed);
     let check_every = (4096 / n.max(1)).max(1);
     let cpu0 = thread_cpu_time();
     let start = Instant::now();
@@ -151,7 +134,11 @@ pub fn measure<B: ptm::PmBackend>(
         }
     }
     let wall = start.elapsed();
-    Ok((txs, wall, thread_cpu_time().saturating_sub(cpu0)))
+    Ok(Measured {
+        txs,
+        wall,
+        cpu: thread_cpu_time().saturating_sub(cpu0),
+    })
 }
 
 /// Checks the array is still a permutation of 0..len (and its sum).
@@ -161,15 +148,18 @@ pub fn check_permutation<B: ptm::PmBackend>(pool: &Pool<B>, arr: SpsArray) -> Re
         let mut seen = vec![false; s.len()];
         let mut sum = 0u128;
         for &x in s {
-            ensure!(
-                x < arr.len && !seen[x as usize],
-                "array is not a permutation: value {x} repeated or out of range"
-            );
+            if x >= arr.len || seen[x as usize] {
+                return Err(ExperimentError::Check(format!(
+                    "array is not a permutation: value {x} repeated or out of range"
+                )));
+            }
             seen[x as usize] = true;
             sum += u128::from(x);
         }
         let n = u128::from(arr.len);
-        ensure!(sum == n * (n - 1) / 2, "array sum {sum} is wrong");
+        if sum != n * (n - 1) / 2 {
+            return Err(ExperimentError::Check(format!("array sum {sum} is wrong")));
+        }
         Ok(())
     })
 }
@@ -183,80 +173,146 @@ fn default_pool_path() -> PathBuf {
     dir.join(format!("plinius-sps-{}.pool", std::process::id()))
 }
 
-/// Removes the pool file when dropped.
-struct RemoveOnDrop(PathBuf);
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+/// The flush strategies to measure: the chosen ones, else the one for `dir`.
+fn strategies(opts: &SpsOptions, dir: &Path) -> Result<Vec<FlushStrategy>> {
+    if !opts.flush.is_empty() {
+        return Ok(opts.flush.clone());
     }
+    Ok(vec![match FlushStrategy::from_env()? {
+        Some(s) => s,
+        None => ptm::flush::auto_strategy(dir, false),
+    }])
 }
 
-/// Measures every (strategy, N) pair; prints progress on stderr.
-pub fn run_points(args: &SpsArgs) -> Result<Vec<SpsPoint>> {
-    ensure!(!args.swaps.is_empty(), "--swaps needs at least one value");
-    ensure!(
-        args.swaps.iter().all(|n| *n >= 1),
-        "--swaps values must be >= 1"
-    );
-    ensure!(args.seconds > 0.0, "--seconds must be positive");
-    let len = (args.array_mib * 1024.0 * 1024.0 / 8.0) as u64;
-    ensure!(len >= 2, "--array-mib is too small");
-    let path = args.pool.clone().unwrap_or_else(default_pool_path);
+/// Checks the options; returns the array length in elements.
+fn check_options(opts: &SpsOptions) -> Result<u64> {
+    if let Some(p) = &opts.pool {
+        require(!p.exists(), || {
+            format!(
+                "{}: exists; the benchmark creates (and removes) its own pool file, give a new path",
+                p.display()
+            )
+        })?;
+    }
+    require(!opts.swaps.is_empty(), || {
+        "--swaps needs at least one value".into()
+    })?;
+    require(opts.swaps.iter().all(|n| *n >= 1), || {
+        "--swaps values must be >= 1".into()
+    })?;
+    require(opts.seconds > 0.0, || "--seconds must be positive".into())?;
+    let len = (opts.array_mib * 1024.0 * 1024.0 / 8.0) as u64;
+    require(len >= 2, || "--array-mib is too small".into())?;
+    Ok(len)
+}
+
+/// Measures every N with one flush strategy in a fresh pool at `path`.
+fn measure_strategy(
+    opts: &SpsOptions,
+    flush: FlushStrategy,
+    path: &Path,
+    len: u64,
+    progress: Progress<'_>,
+) -> Result<Vec<SpsPoint>> {
+    flush.check_supported()?;
+    let pool_opts = PoolOptions {
+        flush: Some(flush),
+        ..Default::default()
+    };
+    let size = PoolSize::main(len * 8 + (1 << 16));
+    let pool = Pool::create(path, size, &pool_opts)
+        .context_with(|| format!("creating the benchmark pool {}", path.display()))?;
+    let _cleanup = RemoveOnDrop(path.to_path_buf());
+    let arr = init_array(&pool, len)?;
+    // Warm up the array and the caches (not measured).
+    measure(
+        &pool,
+        arr,
+        64,
+        Duration::from_millis(200),
+        opts.seed ^ 0xABCD,
+    )?;
+    let dur = Duration::from_secs_f64(opts.seconds);
+    let mut points = Vec::new();
+    for &n in &opts.swaps {
+        let m = measure(&pool, arr, n, dur, opts.seed.wrapping_add(n))?;
+        let p = SpsPoint {
+            flush,
+            swaps_per_tx: n,
+            txs: m.txs,
+            swaps_per_us: (m.txs * n) as f64 / (m.wall.as_secs_f64() * 1e6),
+            cpu_share: m.cpu.as_secs_f64() / m.wall.as_secs_f64(),
+        };
+        progress(&format!(
+            "  {flush:<10} N={n:<5} {:>8.3} swaps/µs  ({} transactions in {:.2} s, {:.0}% of a CPU)",
+            p.swaps_per_us,
+            m.txs,
+            m.wall.as_secs_f64(),
+            100.0 * p.cpu_share
+        ));
+        points.push(p);
+    }
+    check_permutation(&pool, arr)
+        .context_with(|| format!("after the {flush} runs on {}", path.display()))?;
+    progress(&format!(
+        "  {flush}: the array is still a permutation of 0..{len}"
+    ));
+    Ok(points)
+}
+
+/// Runs the SPS benchmark: every (strategy, N) pair, progress lines as it goes.
+pub fn run(opts: &SpsOptions, progress: Progress<'_>) -> Result<SpsReport> {
+    let len = check_options(opts)?;
+    progress(&format!(
+        "SPS: {} MiB array, {} s per point, N = {:?}",
+        opts.array_mib, opts.seconds, opts.swaps
+    ));
+    let path = opts.pool.clone().unwrap_or_else(default_pool_path);
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let strategies = if args.flush.is_empty() {
-        vec![match FlushStrategy::from_env()? {
-            Some(s) => s,
-            None => ptm::flush::auto_strategy(dir, false),
-        }]
-    } else {
-        args.flush.clone()
-    };
-    let dur = Duration::from_secs_f64(args.seconds);
     let mut points = Vec::new();
-    for &flush in &strategies {
-        flush.check_supported()?;
-        let opts = PoolOptions {
-            flush: Some(flush),
-            ..Default::default()
-        };
-        let size = PoolSize::main(len * 8 + (1 << 16));
-        let pool = Pool::create(&path, size, &opts)
-            .with_context(|| format!("creating the benchmark pool {}", path.display()))?;
-        let _cleanup = RemoveOnDrop(path.clone());
-        let arr = init_array(&pool, len)?;
-        // Warm up the array and the caches (not measured).
-        measure(
-            &pool,
-            arr,
-            64,
-            Duration::from_millis(200),
-            args.seed ^ 0xABCD,
-        )?;
-        for &n in &args.swaps {
-            let (txs, el, cpu) = measure(&pool, arr, n, dur, args.seed.wrapping_add(n))?;
-            let p = SpsPoint {
-                flush,
-                swaps_per_tx: n,
-                txs,
-                swaps_per_us: (txs * n) as f64 / (el.as_secs_f64() * 1e6),
-                cpu_share: cpu.as_secs_f64() / el.as_secs_f64(),
-            };
-            eprintln!(
-                "  {flush:<10} N={n:<5} {:>8.3} swaps/µs  ({txs} transactions in {:.2} s, {:.0}% of a CPU)",
-                p.swaps_per_us,
-                el.as_secs_f64(),
-                100.0 * p.cpu_share
-            );
-            points.push(p);
-        }
-        check_permutation(&pool, arr)
-            .with_context(|| format!("after the {flush} runs on {}", path.display()))?;
-        eprintln!("  {flush}: the array is still a permutation of 0..{len}");
+    for flush in strategies(opts, dir)? {
+        points.extend(measure_strategy(opts, flush, &path, len, progress)?);
     }
-    Ok(points)
+    Ok(SpsReport { points })
+}
+
+/// The measured points of a run; shown as the table(s) of swaps/µs.
+#[derive(Clone, Debug)]
+pub struct SpsReport {
+    /// Every (strategy, N) point, in the order measured.
+    pub points: Vec<SpsPoint>,
+}
+
+impl fmt::Display for SpsReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "swaps/µs (single thread)")?;
+        write!(f, "{}", table(&self.points))?;
+        let share = self.points.iter().map(|p| p.cpu_share).fold(1.0, f64::min);
+        if share < 0.9 {
+            writeln!(
+                f,
+                "note: the benchmark thread got as little as {:.0}% of a CPU: the machine is loaded and these figures are low",
+                100.0 * share
+            )?;
+            writeln!(
+                f,
+                "swaps per µs of the thread's own CPU time (an estimate for an idle machine; cache and memory contention remain)"
+            )?;
+            let per_cpu: Vec<SpsPoint> = self
+                .points
+                .iter()
+                .map(|p| SpsPoint {
+                    swaps_per_us: p.swaps_per_us / p.cpu_share.max(1e-9),
+                    ..*p
+                })
+                .collect();
+            write!(f, "{}", table(&per_cpu))?;
+        }
+        Ok(())
+    }
 }
 
 /// Formats the table: one row per N, one column per strategy.
@@ -320,52 +376,7 @@ pub fn write_plot(path: &Path, points: &[SpsPoint], array_mib: f64) -> Result<()
         series,
         ..Default::default()
     }
-    .save_png(path)
-}
-
-/// Runs `plinius bench sps`.
-pub fn run(args: SpsArgs) -> Result<()> {
-    if let Some(p) = &args.pool {
-        if p.exists() {
-            bail!(
-                "{}: exists; the benchmark creates (and removes) its own pool file, give a new path",
-                p.display()
-            );
-        }
-    }
-    eprintln!(
-        "SPS: {} MiB array, {} s per point, N = {:?}",
-        args.array_mib, args.seconds, args.swaps
-    );
-    let points = run_points(&args)?;
-    println!("swaps/µs (single thread)");
-    print!("{}", table(&points));
-    let share = points.iter().map(|p| p.cpu_share).fold(1.0, f64::min);
-    if share < 0.9 {
-        println!(
-            "note: the benchmark thread got as little as {:.0}% of a CPU: the machine is loaded and these figures are low",
-            100.0 * share
-        );
-        println!(
-            "swaps per µs of the thread's own CPU time (an estimate for an idle machine; cache and memory contention remain)"
-        );
-        let per_cpu: Vec<SpsPoint> = points
-            .iter()
-            .map(|p| SpsPoint {
-                swaps_per_us: p.swaps_per_us / p.cpu_share.max(1e-9),
-                ..*p
-            })
-            .collect();
-        print!("{}", table(&per_cpu));
-    }
-    if let Some(c) = &args.csv {
-        write_csv(c, &points)?;
-        eprintln!("wrote {}", c.display());
-    }
-    if let Some(p) = &args.plot {
-        write_plot(p, &points, args.array_mib)?;
-        eprintln!("wrote {}", p.display());
-    }
+    .save_png(path)?;
     Ok(())
 }
 
@@ -382,8 +393,8 @@ mod tests {
         )
         .unwrap();
         let arr = init_array(&pool, 1000).unwrap();
-        let (txs, _, _) = measure(&pool, arr, 16, Duration::from_millis(20), 7).unwrap();
-        assert!(txs > 0);
+        let m = measure(&pool, arr, 16, Duration::from_millis(20), 7).unwrap();
+        assert!(m.txs > 0 && m.wall >= Duration::from_millis(20));
         check_permutation(&pool, arr).unwrap();
         // A broken array is detected.
         pool.write(|tx| tx.write(arr.off, &5u64)).unwrap();
@@ -397,5 +408,20 @@ mod tests {
         }];
         let t = table(&pts);
         assert!(t.contains("clwb") && t.contains("9.500"), "{t}");
+        let loaded = SpsReport {
+            points: vec![SpsPoint {
+                cpu_share: 0.5,
+                ..pts[0]
+            }],
+        };
+        let shown = loaded.to_string();
+        assert!(
+            shown.contains("50% of a CPU") && shown.contains("19.000"),
+            "{shown}"
+        );
+        let d = tempfile::tempdir().unwrap();
+        write_csv(&d.path().join("s.csv"), &pts).unwrap();
+        let csv = std::fs::read_to_string(d.path().join("s.csv")).unwrap();
+        assert_eq!(csv, "flush,swaps_per_tx,swaps_per_us\nclwb,16,9.5000\n");
     }
 }

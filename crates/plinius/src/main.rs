@@ -20,7 +20,7 @@ enum Command {
     Info,
     /// Benchmarks that reproduce the paper's figures (table, CSV, PNG).
     #[command(subcommand)]
-    Bench(BenchCommand),
+    Bench(cli::bench::BenchCommand),
     /// The data owner's commands: keys, sealed datasets, key provisioning.
     #[command(subcommand)]
     Owner(cli::owner::OwnerCommand),
@@ -45,33 +45,17 @@ enum Command {
     /// A pool's header, state, sizes, mirror mode, iteration, import status (no secrets).
     Inspect(cli::inspect::InspectArgs),
     /// Crash resilience: SIGKILL training N times, resume, compare with an uninterrupted run (Fig. 9).
-    CrashTest(experiments::crashtest::CrashTestArgs),
+    CrashTest(cli::crash_test::CrashTestArgs),
     /// Training on a spot instance: replay a price or availability trace, killing and resuming (Fig. 10).
-    Spot(experiments::spot::SpotArgs),
-}
-
-#[derive(Subcommand)]
-enum BenchCommand {
-    /// SPS: transactions of N random swaps in a persistent array (Fig. 6).
-    Sps(experiments::sps::SpsArgs),
-    /// AES-256-GCM seal/open throughput on one core (4 KiB, 1 MiB, 64 MiB).
-    Seal(experiments::benchseal::BenchSealArgs),
-    /// Training speed of a model: ms/iteration, images/s, GFLOP/s.
-    Train(experiments::benchtrain::BenchTrainArgs),
-    /// Save/restore of the sealed model: mirror on PM vs ssd checkpoint (Fig. 7, Table I).
-    Mirror(experiments::benchmirror::BenchMirrorArgs),
-    /// Time per iteration on sealed vs plain batches against batch size (Fig. 8).
-    Decrypt(experiments::benchdecrypt::BenchDecryptArgs),
+    Spot(cli::spot::SpotArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info => cli::info::run(),
-        Command::Bench(BenchCommand::Sps(a)) => experiments::sps::run(a),
         Command::Owner(cmd) => cli::owner::run(cmd),
         Command::Enclave(cmd) => cli::enclave::run(cmd),
-        Command::Bench(BenchCommand::Seal(a)) => experiments::benchseal::run(a),
         Command::Cfg(cmd) => cli::cfg::run(cmd),
         Command::TrainPlain(a) => cli::train_plain::run(a),
         Command::Eval(a) => cli::eval::run(a),
@@ -80,11 +64,9 @@ fn main() -> std::process::ExitCode {
         Command::Train(a) => cli::train::run(a),
         Command::Export(a) => cli::export::run(a),
         Command::Inspect(a) => cli::inspect::run(a),
-        Command::CrashTest(a) => experiments::crashtest::run(a),
-        Command::Spot(a) => experiments::spot::run(a),
-        Command::Bench(BenchCommand::Mirror(a)) => experiments::benchmirror::run(a),
-        Command::Bench(BenchCommand::Decrypt(a)) => experiments::benchdecrypt::run(a),
-        Command::Bench(BenchCommand::Train(a)) => experiments::benchtrain::run(a),
+        Command::CrashTest(a) => cli::crash_test::run(a),
+        Command::Spot(a) => cli::spot::run(a),
+        Command::Bench(c) => cli::bench::run(c),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -2,7 +2,9 @@
 //! library's options, and what it prints.
 
 pub mod args;
+pub mod bench;
 pub mod cfg;
+pub mod crash_test;
 pub mod demo;
 pub mod enclave;
 pub mod eval;
@@ -12,5 +14,6 @@ pub mod info;
 pub mod inspect;
 pub mod owner;
 pub mod progress;
+pub mod spot;
 pub mod train;
 pub mod train_plain;

@@ -1,0 +1,108 @@
+//! Keys and data for the in-process benchmarks: owner keys, a simulated
+//! platform, the enclave keys provisioned from them, and MNIST sealed by the
+//! owner into a temporary directory.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use seal::KeyBundle;
+use seal::dataset::{DatasetHeader, Split, seal_sample_into};
+
+use crate::error::{ExperimentError, Result};
+
+/// Keys and data for in-process benchmarks: an owner key bundle, a simulated
+/// platform, and the enclave keys provisioned from them (development flow,
+/// in-process, as `--key` does).
+pub struct InProcess {
+    /// The owner's keys.
+    pub bundle: seal::KeyBundle,
+    /// The simulated platform.
+    pub platform: seal::platform::SimPlatform,
+    /// A scratch directory (platform, sealed data).
+    pub dir: tempfile::TempDir,
+}
+
+impl InProcess {
+    /// Fresh owner keys and a fresh simulated platform in a temporary directory.
+    pub fn new() -> Result<InProcess> {
+        let dir = tempfile::Builder::new()
+            .prefix("plinius-bench-")
+            .tempdir()
+            .map_err(ExperimentError::io(
+                std::env::temp_dir(),
+                "cannot create a temporary directory",
+            ))?;
+        let (platform, _) =
+            seal::platform::SimPlatform::open_or_create(&dir.path().join("platform"))?;
+        Ok(InProcess {
+            bundle: seal::KeyBundle::generate()?,
+            platform,
+            dir,
+        })
+    }
+
+    /// The enclave's keys, provisioned in-process with simulated evidence.
+    pub fn keys(&self) -> Result<enclave::Keys> {
+        let provider = self.platform.provider(enclave::measurement());
+        let policy = seal::evidence::Policy {
+            allow_sim: true,
+            sim_platform_key: Some(self.platform.public_key()),
+            ..seal::evidence::Policy::default()
+        };
+        Ok(enclave::Keys::dev_provision(
+            &provider,
+            &policy,
+            &self.bundle,
+            &self.platform,
+        )?)
+    }
+
+    /// Seals the first `n` MNIST training samples into a file in the scratch
+    /// directory and returns its path.
+    pub fn seal_mnist(&self, mnist: &Path, n: usize) -> Result<PathBuf> {
+        let out = self.dir.path().join(format!("train-{n}.sealed"));
+        seal_mnist(mnist, n, &self.bundle, &out)?;
+        Ok(out)
+    }
+}
+
+/// Seals the first `n` MNIST training images (at least one, at most all)
+/// into a sealed dataset file at `out`, with a fresh random dataset id.
+pub(crate) fn seal_mnist(
+    mnist: &Path,
+    n: usize,
+    bundle: &KeyBundle,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let split = nn::idx::load_split(mnist, "train")
+        .with_context(|| format!("loading MNIST from {}", mnist.display()))?;
+    let n = n.min(split.len()).max(1);
+    let mut id = [0u8; 16];
+    seal::key::random_fill(&mut id)?;
+    let h = DatasetHeader {
+        split: Split::Train,
+        dataset_id: id,
+        sample_count: n as u64,
+        rows: split.images.rows as u32,
+        cols: split.images.cols as u32,
+    };
+    let key = bundle.dataset.record_key();
+    let px = h.pixels();
+    let mut bytes = Vec::with_capacity(h.file_len());
+    bytes.extend_from_slice(&h.encode(&key)?);
+    let mut scratch = vec![0u8; px + 1];
+    let mut rec = vec![0u8; h.record_len()];
+    for i in 0..n {
+        seal_sample_into(
+            &key,
+            &id,
+            i as u64,
+            &split.images.pixels[i * px..(i + 1) * px],
+            split.labels[i],
+            &mut scratch,
+            &mut rec,
+        )?;
+        bytes.extend_from_slice(&rec);
+    }
+    std::fs::write(out, &bytes).with_context(|| format!("{}: cannot write", out.display()))
+}
