@@ -123,7 +123,10 @@ fn platform_sealed_bundle_v1() {
     aad.extend_from_slice(PURPOSE_KEY_BUNDLE.as_bytes());
     aad.extend_from_slice(&m.0);
     assert_eq!(&blob[..aad.len()], &aad[..]);
-    assert_eq!(blob.len(), aad.len() + seal::sealed_len(seal::key::BUNDLE_LEN));
+    assert_eq!(
+        blob.len(),
+        aad.len() + seal::sealed_len(seal::key::BUNDLE_LEN)
+    );
     assert!(p.unseal(&m, "other", &blob).is_err());
 }
 
@@ -138,8 +141,7 @@ fn provisioning_fixtures(p: &SimPlatform) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
             let (session, attested) = EnclaveSession::start(&provider, NONCE).unwrap();
             let state = session.seal_state(p, &m).unwrap();
             let sealed =
-                seal::provision::seal_bundle(&owner_bundle(), &attested.public_key, NONCE)
-                    .unwrap();
+                seal::provision::seal_bundle(&owner_bundle(), &attested.public_key, NONCE).unwrap();
             (attested.to_bytes(), state, sealed)
         })
         .clone()
