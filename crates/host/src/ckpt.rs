@@ -52,12 +52,30 @@ impl CkptWriteStats {
     }
 }
 
-fn frame_header(image_len: usize) -> [u8; CKPT_HEADER_LEN] {
-    let mut h = [0u8; CKPT_HEADER_LEN];
-    h[..8].copy_from_slice(&CKPT_MAGIC);
-    h[8..12].copy_from_slice(&CKPT_VERSION.to_le_bytes());
-    h[16..24].copy_from_slice(&(image_len as u64).to_le_bytes());
-    h
+/// Magic and version of the frame.
+const HEADER: wire::Header = wire::Header {
+    magic: &CKPT_MAGIC,
+    width: wire::VersionWidth::U32,
+    version: CKPT_VERSION,
+    min_len: CKPT_HEADER_LEN,
+    foreign: "not a Plinius checkpoint (bad magic)",
+    label: "format version",
+};
+
+fn frame_header(image_len: usize) -> Vec<u8> {
+    let mut w = wire::Writer::with_capacity(CKPT_HEADER_LEN);
+    HEADER.write(&mut w);
+    w.u32(0);
+    w.u64(image_len as u64);
+    w.into_vec()
+}
+
+/// Checks a frame header (`what` names the file) and returns the image
+/// length it announces.
+fn decode_frame_header(h: &[u8], what: &str) -> Result<u64> {
+    let mut r = HEADER.check(h, what)?;
+    r.skip(4, "reserved")?;
+    Ok(r.u64("image length")?)
 }
 
 /// An error naming `path` (`what`: what could not be done) if the directory
@@ -131,20 +149,7 @@ pub fn read_checkpoint(path: &Path) -> Result<Vec<u8>> {
     let mut h = [0u8; CKPT_HEADER_LEN];
     f.read_exact(&mut h)
         .with_context(|| format!("checkpoint {}: read failed", path.display()))?;
-    if h[..8] != CKPT_MAGIC {
-        bail!(
-            "checkpoint {}: not a Plinius checkpoint (bad magic)",
-            path.display()
-        );
-    }
-    let version = u32::from_le_bytes(h[8..12].try_into().expect("4 bytes"));
-    if version != CKPT_VERSION {
-        bail!(
-            "checkpoint {}: format version {version}, this build reads {CKPT_VERSION}",
-            path.display()
-        );
-    }
-    let image_len = u64::from_le_bytes(h[16..24].try_into().expect("8 bytes"));
+    let image_len = decode_frame_header(&h, &format!("checkpoint {}", path.display()))?;
     if CKPT_HEADER_LEN as u64 + image_len != len {
         bail!(
             "checkpoint {}: {len} bytes, but the header announces an image of {image_len} bytes \

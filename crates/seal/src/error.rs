@@ -104,5 +104,14 @@ impl SealError {
     }
 }
 
+impl From<wire::WireError> for SealError {
+    fn from(e: wire::WireError) -> Self {
+        SealError::Format {
+            what: e.what().to_string(),
+            reason: e.reason(),
+        }
+    }
+}
+
 /// The `Result` of this crate.
 pub type Result<T, E = SealError> = std::result::Result<T, E>;

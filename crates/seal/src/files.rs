@@ -124,12 +124,6 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
         .map_err(|e| SealError::io(dir, e))
 }
 
-/// First 8 bytes of SHA-256 of `bytes`: the checksum of file headers.
-pub fn checksum8(bytes: &[u8]) -> [u8; 8] {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
-    d.as_ref()[..8].try_into().expect("8 bytes")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,9 +21,7 @@ use zeroize::Zeroizing;
 use crate::error::{Result, SealError};
 use crate::evidence::Measurement;
 use crate::evidence::sim::SimProvider;
-use crate::files::{
-    checksum8, create_private_dir, read_secret_file, write_public_file, write_secret_file,
-};
+use crate::files::{create_private_dir, read_secret_file, write_public_file, write_secret_file};
 use crate::key::{KEY_LEN, Key256, KeyBundle};
 use crate::record::{open_to_vec, seal_to_vec};
 
@@ -65,46 +63,45 @@ pub fn resolve_sim_dir(explicit: Option<&Path>) -> Result<PathBuf> {
     ))
 }
 
-const KEY_MAGIC: &[u8; 8] = b"PLSIMPLT";
-const KEY_VERSION: u16 = 1;
 const KIND_SIGNING: u16 = 1;
 const KIND_SEALING: u16 = 2;
 const KEY_FILE_LEN: usize = 8 + 2 + 2 + KEY_LEN + 8;
+/// The header of a simulated platform key file.
+const KEY_HEADER: wire::Header = wire::Header {
+    magic: b"PLSIMPLT",
+    width: wire::VersionWidth::U16,
+    version: 1,
+    min_len: KEY_FILE_LEN,
+    foreign: "not a simulated platform key file",
+    label: "format version",
+};
 
 fn encode_platform_key(kind: u16, key: &[u8; KEY_LEN]) -> Zeroizing<Vec<u8>> {
-    let mut v = Zeroizing::new(Vec::with_capacity(KEY_FILE_LEN));
-    v.extend_from_slice(KEY_MAGIC);
-    v.extend_from_slice(&KEY_VERSION.to_le_bytes());
-    v.extend_from_slice(&kind.to_le_bytes());
-    v.extend_from_slice(key);
-    let c = checksum8(&v);
-    v.extend_from_slice(&c);
-    v
+    let mut w = wire::Writer::with_capacity(KEY_FILE_LEN);
+    KEY_HEADER.write(&mut w);
+    w.u16(kind);
+    w.bytes(key);
+    w.checksum();
+    w.into_zeroizing()
 }
 
 fn decode_platform_key(path: &Path, kind: u16) -> Result<Key256> {
     let b = read_secret_file(path)?;
     let what = format!("{}", path.display());
-    if b.len() != KEY_FILE_LEN || &b[..8] != KEY_MAGIC {
-        return Err(SealError::format(what, "not a simulated platform key file"));
+    if b.len() != KEY_FILE_LEN {
+        return Err(SealError::format(what, KEY_HEADER.foreign));
     }
-    let version = u16::from_le_bytes([b[8], b[9]]);
-    if version != KEY_VERSION {
-        return Err(SealError::format(
-            what,
-            format!("format version {version}, this build reads {KEY_VERSION}"),
-        ));
-    }
-    if u16::from_le_bytes([b[10], b[11]]) != kind {
+    let mut r = KEY_HEADER.check(&b, &what)?;
+    if r.u16("key kind")? != kind {
         return Err(SealError::format(
             what,
             "holds the wrong kind of platform key",
         ));
     }
-    if checksum8(&b[..KEY_FILE_LEN - 8]) != b[KEY_FILE_LEN - 8..] {
+    if !wire::checksum_ok(&b, KEY_FILE_LEN - 8) {
         return Err(SealError::format(what, "checksum mismatch (corrupted)"));
     }
-    Key256::from_slice(&b[12..12 + KEY_LEN])
+    Key256::from_slice(r.take(KEY_LEN, "key")?)
 }
 
 /// A simulated platform: Ed25519 signing key and sealing secret in a directory.
@@ -241,17 +238,23 @@ pub fn parse_public_key(s: &str) -> Result<[u8; 32]> {
     })
 }
 
-const SEALED_MAGIC: &[u8; 8] = b"PLPLSEAL";
-const SEALED_VERSION: u16 = 1;
+/// The header of a platform-sealed blob.
+const SEALED_HEADER: wire::Header = wire::Header {
+    magic: b"PLPLSEAL",
+    width: wire::VersionWidth::U16,
+    version: 1,
+    min_len: 12,
+    foreign: "not a platform-sealed blob (bad magic)",
+    label: "format version",
+};
 
 fn platform_aad(purpose: &str, measurement: &Measurement) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(12 + purpose.len() + 48);
-    aad.extend_from_slice(SEALED_MAGIC);
-    aad.extend_from_slice(&SEALED_VERSION.to_le_bytes());
-    aad.extend_from_slice(&(purpose.len() as u16).to_le_bytes());
-    aad.extend_from_slice(purpose.as_bytes());
-    aad.extend_from_slice(&measurement.0);
-    aad
+    let mut w = wire::Writer::with_capacity(12 + purpose.len() + 48);
+    SEALED_HEADER.write(&mut w);
+    w.u16(purpose.len() as u16);
+    w.bytes(purpose.as_bytes());
+    w.bytes(&measurement.0);
+    w.into_vec()
 }
 
 impl PlatformSealer for SimPlatform {
@@ -273,37 +276,25 @@ impl PlatformSealer for SimPlatform {
         blob: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>> {
         let what = format!("platform-sealed {purpose}");
-        if blob.len() < 12 || &blob[..8] != SEALED_MAGIC {
-            return Err(SealError::format(
-                what,
-                "not a platform-sealed blob (bad magic)",
-            ));
-        }
-        let version = u16::from_le_bytes([blob[8], blob[9]]);
-        if version != SEALED_VERSION {
-            return Err(SealError::format(
-                what,
-                format!("format version {version}, this build reads {SEALED_VERSION}"),
-            ));
-        }
-        let plen = u16::from_le_bytes([blob[10], blob[11]]) as usize;
-        if blob.len() < 12 + plen + 48 {
-            return Err(SealError::format(what, "truncated"));
-        }
-        let stored_purpose = &blob[12..12 + plen];
+        let mut r = SEALED_HEADER.check(blob, &what)?;
+        let plen = r.u16("purpose length")? as usize;
+        let (stored_purpose, stored_m) = match (r.take(plen, "purpose"), r.take(48, "measurement"))
+        {
+            (Ok(p), Ok(m)) => (p, m),
+            _ => return Err(SealError::format(&what, "truncated")),
+        };
         if stored_purpose != purpose.as_bytes() {
             return Err(SealError::format(
-                what,
+                &what,
                 format!(
                     "sealed for purpose {:?}",
                     String::from_utf8_lossy(stored_purpose)
                 ),
             ));
         }
-        let stored_m = &blob[12 + plen..12 + plen + 48];
         if stored_m != measurement.0 {
             return Err(SealError::format(
-                what,
+                &what,
                 format!(
                     "sealed for enclave measurement {}, this enclave is {}",
                     hex::encode(stored_m),

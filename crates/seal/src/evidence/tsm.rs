@@ -41,59 +41,28 @@ impl TsmEvidence {
     /// Serialises: provider length u16 ‖ provider ‖ generation u64 ‖
     /// outblob length u32 ‖ outblob ‖ auxblob length u32 ‖ auxblob.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut v = Vec::new();
-        v.extend_from_slice(&(self.provider.len() as u16).to_le_bytes());
-        v.extend_from_slice(self.provider.as_bytes());
-        v.extend_from_slice(&self.generation.to_le_bytes());
-        v.extend_from_slice(&(self.outblob.len() as u32).to_le_bytes());
-        v.extend_from_slice(&self.outblob);
-        v.extend_from_slice(&(self.auxblob.len() as u32).to_le_bytes());
-        v.extend_from_slice(&self.auxblob);
-        v
+        let mut w = wire::Writer::new();
+        w.u16(self.provider.len() as u16);
+        w.bytes(self.provider.as_bytes());
+        w.u64(self.generation);
+        w.u32(self.outblob.len() as u32);
+        w.bytes(&self.outblob);
+        w.u32(self.auxblob.len() as u32);
+        w.bytes(&self.auxblob);
+        w.into_vec()
     }
 
     /// Parses [`TsmEvidence::to_bytes`] output.
     pub fn from_bytes(b: &[u8]) -> Result<Self> {
-        let bad = |r: &str| SealError::format("tsm evidence", r.to_string());
-        let mut r = Reader { b, pos: 0 };
-        let plen = u16::from_le_bytes(
-            r.take(2)
-                .ok_or_else(|| bad("truncated"))?
-                .try_into()
-                .expect("2"),
-        ) as usize;
-        let provider = std::str::from_utf8(r.take(plen).ok_or_else(|| bad("truncated provider"))?)
-            .map_err(|_| bad("provider is not UTF-8"))?
-            .to_string();
-        let generation = u64::from_le_bytes(
-            r.take(8)
-                .ok_or_else(|| bad("truncated"))?
-                .try_into()
-                .expect("8"),
-        );
-        let olen = u32::from_le_bytes(
-            r.take(4)
-                .ok_or_else(|| bad("truncated"))?
-                .try_into()
-                .expect("4"),
-        ) as usize;
-        let outblob = r
-            .take(olen)
-            .ok_or_else(|| bad("truncated outblob"))?
-            .to_vec();
-        let alen = u32::from_le_bytes(
-            r.take(4)
-                .ok_or_else(|| bad("truncated"))?
-                .try_into()
-                .expect("4"),
-        ) as usize;
-        let auxblob = r
-            .take(alen)
-            .ok_or_else(|| bad("truncated auxblob"))?
-            .to_vec();
-        if r.pos != b.len() {
-            return Err(bad("trailing bytes"));
-        }
+        let mut r = wire::Reader::new(b, "tsm evidence");
+        let plen = r.u16("provider length")? as usize;
+        let provider = r.str(plen, "provider")?.to_string();
+        let generation = r.u64("generation")?;
+        let olen = r.u32("outblob length")? as usize;
+        let outblob = r.take(olen, "outblob")?.to_vec();
+        let alen = r.u32("auxblob length")? as usize;
+        let auxblob = r.take(alen, "auxblob")?.to_vec();
+        r.finish()?;
         Ok(TsmEvidence {
             provider,
             generation,
@@ -128,19 +97,6 @@ impl TsmEvidence {
             &self.outblob[m_off..m_off + MEASUREMENT_LEN],
             &self.outblob[rd_off..rd_off + REPORT_DATA_LEN],
         ))
-    }
-}
-
-struct Reader<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let s = self.b.get(self.pos..self.pos.checked_add(n)?)?;
-        self.pos += n;
-        Some(s)
     }
 }
 
