@@ -198,15 +198,12 @@ fn import<B: PmBackend>(pool: &mut Pool<B>, area: Region, file: &[u8]) {
 /// An `ssd`-mode enclave attached to a fresh in-memory pool, checkpointing
 /// to `store`.
 struct Setup {
-    _dir: tempfile::TempDir,
     enclave: Enclave,
     pool: Pool<MemBackend>,
 }
 
 fn setup(store: &MemStore) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let (platform, _) =
-        seal::platform::SimPlatform::open_or_create(&dir.path().join("platform")).unwrap();
+    let platform = seal::platform::SimPlatformKeys::generate().unwrap();
     let keys = Keys::from_bundle(bundle(), &platform).unwrap();
     let config = TrainConfig {
         threads: 1,
@@ -225,11 +222,7 @@ fn setup(store: &MemStore) -> Setup {
     )
     .unwrap();
     import(&mut pool, plan.dataset_area, &data);
-    Setup {
-        _dir: dir,
-        enclave: e,
-        pool,
-    }
+    Setup { enclave: e, pool }
 }
 
 /// An enclave trained one iteration: its checkpoint and its export.

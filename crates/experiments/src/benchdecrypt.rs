@@ -222,7 +222,7 @@ pub fn run(a: BenchDecryptArgs) -> Result<()> {
     with_batch(&text, 1).with_context(|| a.cfg.display().to_string())?;
     out_dir(&a.out)?;
     let ip = InProcess::new()?;
-    let plain = nn::idx::load_split(&a.mnist, "train")
+    let plain = hostio::idx::load_split(&a.mnist, "train")
         .with_context(|| format!("loading MNIST from {}", a.mnist.display()))?;
     let data = ip.seal_mnist(&a.mnist, a.samples)?;
     let pools = pool_tempdir(a.pool_dir.as_deref())?;

@@ -94,7 +94,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// Seals the first `n` MNIST training images (at least one, at most all)
 /// into a sealed dataset file at `out`, with a fresh random dataset id.
 pub(crate) fn seal_mnist(mnist: &Path, n: usize, bundle: &KeyBundle, out: &Path) -> Result<()> {
-    let split = nn::idx::load_split(mnist, "train")
+    let split = hostio::idx::load_split(mnist, "train")
         .with_context(|| format!("loading MNIST from {}", mnist.display()))?;
     let n = n.min(split.len()).max(1);
     let mut id = [0u8; 16];
@@ -155,7 +155,7 @@ pub fn measure(a: &PipelineArgs) -> Result<Vec<PipelinePoint>> {
     let pools = temp_in(a.pool_dir.as_deref(), true)?;
     let ckpts = temp_in(a.ckpt_dir.as_deref(), false)?;
     let platform_dir = work.path().join("platform");
-    let (platform, _) = seal::platform::SimPlatform::open_or_create(&platform_dir)?;
+    let (platform, _) = hostio::platform::SimPlatform::open_or_create(&platform_dir)?;
     let bundle = KeyBundle::generate()?;
     let data = work.path().join("train.sealed");
     seal_mnist(&a.mnist, a.samples, &bundle, &data)?;

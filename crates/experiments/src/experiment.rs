@@ -76,7 +76,7 @@ impl Workspace {
         let data = work.path().join("train.sealed");
         let platform = work.path().join("sim-platform");
         let bundle = seal::KeyBundle::generate()?;
-        seal::keyfile::write_key_file(&key, &bundle, false)?;
+        hostio::keyfile::write_key_file(&key, &bundle, false)?;
         host::owner::seal_dataset(&SealDatasetArgs {
             mnist: d.mnist.clone(),
             key: key.clone(),
@@ -87,7 +87,7 @@ impl Workspace {
             quiet: true,
         })?;
         // Create the simulated platform now, not racing in the first children.
-        seal::platform::SimPlatform::open_or_create(&platform)?;
+        hostio::platform::SimPlatform::open_or_create(&platform)?;
         let (pools, t) = pool_dir(d.pool_dir.as_deref())?;
         let mut temps = vec![work];
         temps.extend(t);
@@ -221,7 +221,7 @@ pub struct InProcess {
     /// The owner's keys.
     pub bundle: seal::KeyBundle,
     /// The simulated platform.
-    pub platform: seal::platform::SimPlatform,
+    pub platform: hostio::platform::SimPlatform,
     /// A scratch directory (platform, sealed data).
     pub dir: tempfile::TempDir,
 }
@@ -234,7 +234,7 @@ impl InProcess {
             .tempdir()
             .context("cannot create a temporary directory")?;
         let (platform, _) =
-            seal::platform::SimPlatform::open_or_create(&dir.path().join("platform"))?;
+            hostio::platform::SimPlatform::open_or_create(&dir.path().join("platform"))?;
         Ok(InProcess {
             bundle: seal::KeyBundle::generate()?,
             platform,

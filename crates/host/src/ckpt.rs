@@ -22,8 +22,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-pub use seal::files::tmp_path;
-use seal::files::{parent_dir, sync_parent_dir};
+pub use hostio::fs::tmp_path;
+use hostio::fs::{parent_dir, sync_parent_dir};
 
 /// Magic at the start of a checkpoint file.
 pub const CKPT_MAGIC: [u8; 8] = *b"PLCKPT\0\0";

@@ -185,7 +185,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         state: Some(w("enclave.state")),
         backend: Backend::Sim,
         platform: Some(platform.clone()),
-        tsm_root: PathBuf::from(seal::evidence::tsm::DEFAULT_TSM_ROOT),
+        tsm_root: PathBuf::from(hostio::tsm::DEFAULT_TSM_ROOT),
         force: false,
     })?;
 

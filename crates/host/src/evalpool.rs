@@ -24,7 +24,7 @@ pub struct PoolEval {
 /// (`t10k-*` IDX files, raw or gzip). `key`: the owner's key file, used only
 /// if the keys sealed in the pool do not unseal here.
 pub fn eval_pool(opts: &JobOptions, mnist_test: &Path, key: Option<&Path>) -> Result<PoolEval> {
-    let test = nn::idx::load_split(mnist_test, "t10k")
+    let test = hostio::idx::load_split(mnist_test, "t10k")
         .with_context(|| format!("loading the MNIST test split from {}", mnist_test.display()))?;
     let mut job = Job::resume_existing_with_key(opts, key)?;
     let accuracy = job

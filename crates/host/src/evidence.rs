@@ -24,15 +24,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use hostio::fs::{write_public_file, write_secret_file};
+use hostio::keyfile::read_key_file;
+use hostio::platform::{SimPlatform, read_public_key, resolve_sim_dir};
+use hostio::tsm::TsmProvider;
 use seal::KeyBundle;
-use seal::evidence::tsm::TsmProvider;
 use seal::evidence::{Measurement, Policy};
-use seal::files::{write_public_file, write_secret_file};
-use seal::keyfile::read_key_file;
-use seal::platform::{
-    SimPlatform, parse_public_key, read_public_key, resolve_sim_dir, seal_to_platform,
-    unseal_from_platform,
-};
+use seal::platform::{parse_public_key, seal_to_platform, unseal_from_platform};
 use seal::provision::{AttestedKey, EnclaveSession, accept_bundle, provision as seal_provision};
 
 /// The enclave side's commands.
@@ -74,7 +72,7 @@ pub struct EvidenceArgs {
     #[arg(long)]
     pub platform: Option<PathBuf>,
     /// configfs-tsm report directory (tsm back-end).
-    #[arg(long, default_value = seal::evidence::tsm::DEFAULT_TSM_ROOT)]
+    #[arg(long, default_value = hostio::tsm::DEFAULT_TSM_ROOT)]
     pub tsm_root: PathBuf,
     /// Replace existing output files.
     #[arg(long)]

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use seal::files::{write_public_file, write_secret_file};
-use seal::keyfile::read_key_file;
+use hostio::fs::{write_public_file, write_secret_file};
+use hostio::keyfile::read_key_file;
 
 use crate::job::{Job, JobOptions};
 

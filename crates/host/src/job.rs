@@ -14,11 +14,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use enclave::layout::{self, MirrorMode, Region};
 use enclave::{Attached, BoxError, CheckpointStore, Enclave, Keys, TrainConfig};
+use hostio::keyfile::read_key_file;
+use hostio::platform::SimPlatform;
 use indicatif::{ProgressBar, ProgressStyle};
 use ptm::{Pool, PoolOptions};
 use seal::evidence::Policy;
-use seal::keyfile::read_key_file;
-use seal::platform::SimPlatform;
 
 use crate::ckpt::{CkptWriteStats, read_checkpoint, write_checkpoint};
 use crate::import::{ImportOptions, ImportOutcome, check_dataset_file, import_file, import_status};
@@ -227,8 +227,8 @@ fn create_pool(path: &Path, size: ptm::PoolSize, opts: &PoolOptions) -> Result<P
         );
     }
     std::fs::rename(&tmp, path).map_err(io_err(path, "cannot rename the new pool into place"))?;
-    seal::files::sync_parent_dir(path).map_err(io_err(
-        seal::files::parent_dir(path),
+    hostio::fs::sync_parent_dir(path).map_err(io_err(
+        hostio::fs::parent_dir(path),
         "fsync of the directory failed",
     ))?;
     Ok(Pool::open(path, opts)?)

@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use hostio::fs::tmp_path;
+use hostio::keyfile::{read_key_file, write_key_file};
 use indicatif::{ProgressBar, ProgressStyle};
 use seal::dataset::{DatasetHeader, Split, seal_sample_into};
-use seal::files::tmp_path;
 use seal::key::random_fill;
-use seal::keyfile::{read_key_file, write_key_file};
 use seal::{KeyBundle, sealed_len};
 
 /// The data owner's commands.

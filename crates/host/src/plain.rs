@@ -68,7 +68,7 @@ pub struct TrainReport {
 /// Loads only the training split (`train-*`); the test split is read only
 /// when it will be evaluated.
 fn load_mnist_train(dir: &Path) -> Result<Split> {
-    nn::idx::load_split(dir, "train")
+    hostio::idx::load_split(dir, "train")
         .with_context(|| format!("loading the MNIST training split from {}", dir.display()))
 }
 
@@ -90,7 +90,7 @@ pub fn build_network(cfg: &Path, seed: u64, threads: Option<usize>) -> Result<Ne
 
 /// Loads only the test split (`t10k-*`): evaluation needs nothing else.
 fn load_mnist_test(dir: &Path) -> Result<Split> {
-    nn::idx::load_split(dir, "t10k")
+    hostio::idx::load_split(dir, "t10k")
         .with_context(|| format!("loading the MNIST test split from {}", dir.display()))
 }
 
@@ -118,7 +118,7 @@ fn check_input(net: &Network, split: &Split) -> Result<()> {
 pub fn train(a: &TrainPlainArgs) -> Result<TrainReport> {
     let mut net = build_network(&a.cfg, a.seed, a.threads)?;
     if let Some(w) = &a.init_weights {
-        nn::weights::load_weights(&mut net, w)?;
+        hostio::weights::load_weights(&mut net, w)?;
         if a.clear {
             net.set_seen(0);
         }
@@ -194,7 +194,7 @@ pub fn train(a: &TrainPlainArgs) -> Result<TrainReport> {
             .with_context(|| format!("writing {}", p.display()))?;
     }
     if let Some(p) = &a.save_weights {
-        nn::weights::save_weights(&net, p)?;
+        hostio::weights::save_weights(&net, p)?;
     }
     let test_accuracy = match &test {
         Some(t) => Some(net.evaluate_u8(&t.images.pixels, &t.labels)?),
@@ -272,7 +272,7 @@ pub fn eval_weights(
     threads: Option<usize>,
 ) -> Result<f32> {
     let mut net = build_network(cfg, 0, threads)?;
-    nn::weights::load_weights(&mut net, weights)?;
+    hostio::weights::load_weights(&mut net, weights)?;
     let test = load_mnist_test(mnist_dir)?;
     check_input(&net, &test)?;
     Ok(net.evaluate_u8(&test.images.pixels, &test.labels)?)
@@ -323,7 +323,7 @@ pub struct ExportWeightsArgs {
 /// format, so Darknet and Plinius can start from the same parameters.
 pub fn run_export(a: ExportWeightsArgs) -> Result<()> {
     let net = build_network(&a.cfg, a.seed, Some(1))?;
-    nn::weights::save_weights(&net, &a.out)?;
+    hostio::weights::save_weights(&net, &a.out)?;
     println!(
         "wrote {} ({} parameters, Darknet .weights 0.2.0)",
         a.out.display(),

@@ -6,7 +6,7 @@ use nn::idx::Mnist;
 use nn::{Batch, BatchSampler, Network};
 
 fn mnist() -> Mnist {
-    Mnist::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist"))
+    hostio::idx::load_mnist(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist"))
         .expect("MNIST in data/mnist")
 }
 

@@ -95,13 +95,6 @@ impl SealError {
             reason: reason.into(),
         }
     }
-
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        SealError::Io {
-            path: path.into(),
-            source,
-        }
-    }
 }
 
 impl From<wire::WireError> for SealError {

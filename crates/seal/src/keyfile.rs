@@ -1,15 +1,13 @@
-//! The owner's key file: a versioned binary file, mode 0600, holding the
-//! owner's [`KeyBundle`] (dataset key and model key).
+//! The owner's key file format: a versioned binary file (written with mode
+//! 0600 by the host) holding the owner's [`KeyBundle`] (dataset key and
+//! model key). Encoding and decoding only: no file I/O here.
 //!
 //! Layout: `"PLOWNKEY"` ‖ version u16 LE (1) ‖ 0u16 ‖ bundle length u32 LE ‖
 //! serialised bundle ‖ checksum (first 8 bytes of SHA-256 of all before it).
 
-use std::path::Path;
-
 use zeroize::Zeroizing;
 
 use crate::error::{Result, SealError};
-use crate::files::{read_secret_file, write_secret_file};
 use crate::key::{BUNDLE_LEN, KeyBundle};
 
 /// The key file's header: magic and version.
@@ -69,30 +67,15 @@ pub fn decode_key_file(bytes: &[u8], what: &str) -> Result<KeyBundle> {
     })
 }
 
-/// Writes `bundle` to a new key file at `path` (mode 0600). Refuses to
-/// overwrite an existing file unless `overwrite`.
-pub fn write_key_file(path: &Path, bundle: &KeyBundle, overwrite: bool) -> Result<()> {
-    write_secret_file(path, &encode_key_file(bundle), overwrite)
-}
-
-/// Reads the owner key file at `path`, refusing it if others can read it.
-pub fn read_key_file(path: &Path) -> Result<KeyBundle> {
-    let bytes = read_secret_file(path)?;
-    decode_key_file(&bytes, &format!("{}", path.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn round_trip_and_corruption() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("owner.key");
         let b = KeyBundle::generate().unwrap();
-        write_key_file(&p, &b, false).unwrap();
-        assert_eq!(read_key_file(&p).unwrap(), b);
-        let bytes = std::fs::read(&p).unwrap();
+        let bytes = encode_key_file(&b).to_vec();
+        assert_eq!(decode_key_file(&bytes, "owner.key").unwrap(), b);
         for i in 0..bytes.len() {
             let mut bad = bytes.clone();
             bad[i] ^= 0x10;

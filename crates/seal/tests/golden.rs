@@ -17,7 +17,7 @@ use seal::evidence::sim::SimEvidence;
 use seal::evidence::tsm::TsmEvidence;
 use seal::evidence::{Evidence, EvidenceProvider, Measurement, Policy, report_data, verify};
 use seal::keyfile::{KEYFILE_LEN, decode_key_file, encode_key_file};
-use seal::platform::{PURPOSE_KEY_BUNDLE, PlatformSealer, SimPlatform};
+use seal::platform::{PURPOSE_KEY_BUNDLE, PlatformSealer, SimPlatformKeys};
 use seal::provision::{AttestedKey, EnclaveSession, accept_bundle};
 use seal::{DatasetKey, Key256, KeyBundle, ModelKey};
 
@@ -49,34 +49,19 @@ fn measurement() -> Measurement {
 
 const NONCE: &[u8] = b"golden owner nonce 0123456789abc";
 
-/// The fixture simulated platform, copied into a private temporary directory
-/// (its key files must be mode 0600, which git does not keep).
-fn platform() -> (tempfile::TempDir, SimPlatform) {
+/// The fixture simulated platform (its key files decoded; the directory
+/// handling is the host's).
+fn platform() -> ((), SimPlatformKeys) {
     let src = fixtures().join("sim-platform");
-    if !src.exists() && std::env::var_os("PLINIUS_BLESS").is_some() {
-        SimPlatform::open_or_create(&src).unwrap();
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("platform");
-    std::fs::create_dir(&dir).unwrap();
-    for f in ["signing.key", "sealing.key", "platform.pub"] {
-        let bytes = std::fs::read(src.join(f)).unwrap();
-        seal_test_write_private(&dir.join(f), &bytes);
-    }
-    let p = SimPlatform::open(&dir).unwrap();
-    (tmp, p)
-}
-
-fn seal_test_write_private(path: &Path, bytes: &[u8]) {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .unwrap();
-    f.write_all(bytes).unwrap();
+    let read = |f: &str| std::fs::read(src.join(f)).unwrap();
+    let p = SimPlatformKeys::from_key_files(
+        &read("signing.key"),
+        "signing.key",
+        &read("sealing.key"),
+        "sealing.key",
+    )
+    .unwrap();
+    ((), p)
 }
 
 #[test]
@@ -102,6 +87,16 @@ fn sim_platform_key_files_v1() {
     }
     let public = std::fs::read_to_string(src.join("platform.pub")).unwrap();
     assert_eq!(public.trim(), hex::encode(p.public_key()));
+    // Deterministic: the key files and the public key file re-encode.
+    assert_eq!(
+        &p.signing_key_file()[..],
+        &std::fs::read(src.join("signing.key")).unwrap()[..]
+    );
+    assert_eq!(
+        &p.sealing_key_file()[..],
+        &std::fs::read(src.join("sealing.key")).unwrap()[..]
+    );
+    assert_eq!(p.public_key_file(), public);
 }
 
 #[test]
@@ -132,7 +127,7 @@ fn platform_sealed_bundle_v1() {
 
 /// Writes the three provisioning fixtures together (they belong to one
 /// session) when they are missing.
-fn provisioning_fixtures(p: &SimPlatform) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+fn provisioning_fixtures(p: &SimPlatformKeys) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     let m = measurement();
     let made = std::cell::OnceCell::new();
     let make = || {

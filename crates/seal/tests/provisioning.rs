@@ -2,9 +2,10 @@
 //! genuine, fresh, for the expected enclave and allowed; bundles open only in
 //! the attested enclave session.
 
+use hostio::platform::SimPlatform;
 use seal::KeyBundle;
 use seal::evidence::{Evidence, Measurement, Policy, report_data, verify};
-use seal::platform::{SimPlatform, seal_to_platform, unseal_from_platform};
+use seal::platform::{seal_to_platform, unseal_from_platform};
 use seal::provision::{AttestedKey, EnclaveSession, accept_bundle, provision, seal_bundle};
 
 struct Setup {
