@@ -27,6 +27,7 @@
 
 mod backend;
 mod error;
+#[cfg(feature = "file")]
 mod file;
 pub mod flush;
 mod heap;
@@ -36,9 +37,12 @@ mod sim;
 
 pub use backend::{MemBackend, PmBackend, StoreFlush};
 pub use error::{PtmError, Result};
+#[cfg(feature = "file")]
 pub use file::FileBackend;
 pub use flush::{CpuFlushSupport, FlushStrategy, cpu_flush_support};
 pub use heap::{HeapStats, ROOT_COUNT};
 pub use layout::{HeaderInfo, PoolState};
-pub use pool::{Pool, PoolOptions, PoolSize, RawWriter, Tx, View, inspect_file};
+#[cfg(feature = "file")]
+pub use pool::inspect_file;
+pub use pool::{Pool, PoolOptions, PoolSize, RawWriter, Tx, View};
 pub use sim::{Eviction, SimPm};

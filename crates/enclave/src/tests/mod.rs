@@ -8,6 +8,7 @@ mod confidentiality;
 mod crash;
 mod keys;
 mod mnist5;
+#[cfg(feature = "perf-file")]
 mod perf;
 mod resume;
 mod tamper;
