@@ -7,7 +7,12 @@
 //! sealed formats (random nonces) are opened with the fixture keys and their
 //! plain headers compared. Random fixtures are only written when missing and
 //! `PLINIUS_BLESS=1`.
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+// Tests and examples may do I/O (files, environment, printing).
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,10 @@
 //! Training on MNIST reaches good accuracy (the data ships in data/mnist).
+// Tests and examples may do I/O (files, environment, printing).
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 
 use std::path::Path;
 

@@ -22,12 +22,24 @@
 //! # let _ = off;
 //! # Ok::<(), ptm::PtmError>(())
 //! ```
-
+// Unit tests may do I/O (temporary files, printing).
+#![cfg_attr(
+    test,
+    allow(
+        clippy::disallowed_methods,
+        clippy::disallowed_types,
+        clippy::disallowed_macros
+    )
+)]
 #![warn(missing_docs)]
 
 mod backend;
 mod error;
+// The mapped-file back-end (feature `file`) is the one part of the trusted
+// crates that does file I/O: the host uses it to open, lock, size, map and
+// msync pool files; the enclave links ptm without it.
 #[cfg(feature = "file")]
+#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
 mod file;
 pub mod flush;
 mod heap;

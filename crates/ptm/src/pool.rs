@@ -340,7 +340,9 @@ fn round_up(x: u64, g: u64) -> Option<u64> {
     x.checked_add(g - 1).map(|v| v / g * g)
 }
 
+// Pools on files (feature `file`, host only): file I/O by design.
 #[cfg(feature = "file")]
+#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
 impl Pool<FileBackend> {
     /// Creates a pool file at `path` of the given sizes and opens it. Refuses an
     /// existing file unless `opts.overwrite`. The file is locked against other
@@ -416,6 +418,7 @@ fn checked_sizes(path: &Path, size: PoolSize) -> Result<(u64, u64)> {
 /// Reads the header of the pool file at `path` without locking, mapping or
 /// recovering it (for `plinius inspect`): sizes, state word, format version.
 #[cfg(feature = "file")]
+#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
 pub fn inspect_file(path: impl AsRef<Path>) -> Result<HeaderInfo> {
     let path = path.as_ref();
     let io = |op, source| PtmError::Io {
@@ -432,8 +435,10 @@ pub fn inspect_file(path: impl AsRef<Path>) -> Result<HeaderInfo> {
 }
 
 #[cfg(feature = "file")]
+#[allow(clippy::disallowed_types)]
 struct LockedFileRead(std::fs::File);
 #[cfg(feature = "file")]
+#[allow(clippy::disallowed_types)]
 impl LockedFileRead {
     fn read_prefix(&self, buf: &mut [u8]) -> std::io::Result<usize> {
         use std::os::unix::fs::FileExt;

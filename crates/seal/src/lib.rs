@@ -18,6 +18,15 @@
 //!
 //! No file, socket, process or environment I/O: the host reads and writes
 //! these formats' files (`hostio`).
+// Unit tests may do I/O (temporary files, printing).
+#![cfg_attr(
+    test,
+    allow(
+        clippy::disallowed_methods,
+        clippy::disallowed_types,
+        clippy::disallowed_macros
+    )
+)]
 #![warn(missing_docs)]
 
 pub mod chunked;

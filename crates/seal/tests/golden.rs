@@ -8,7 +8,12 @@
 //! deterministic it re-encodes and compares the bytes. A later format change
 //! breaks these tests visibly. Fixtures whose encoding is random (nonces,
 //! ephemeral keys) are only written when missing and `PLINIUS_BLESS=1`.
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+// Tests and examples may do I/O (files, environment, printing).
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 
 use std::path::{Path, PathBuf};
 

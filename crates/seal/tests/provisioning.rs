@@ -1,6 +1,12 @@
 //! Attestation and key provisioning: sim evidence accepted only when it is
 //! genuine, fresh, for the expected enclave and allowed; bundles open only in
 //! the attested enclave session.
+// Tests and examples may do I/O (files, environment, printing).
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 
 use hostio::platform::SimPlatform;
 use seal::KeyBundle;

@@ -5,6 +5,15 @@
 //!
 //! Trusted and tiny: no I/O, no allocation beyond the writer's buffer. All
 //! integers are little endian.
+// Unit tests may do I/O (temporary files, printing).
+#![cfg_attr(
+    test,
+    allow(
+        clippy::disallowed_methods,
+        clippy::disallowed_types,
+        clippy::disallowed_macros
+    )
+)]
 #![warn(missing_docs)]
 
 mod cursor;
