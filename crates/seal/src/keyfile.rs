@@ -86,13 +86,3 @@ mod tests {
         assert!(decode_key_file(b"hello world, not a key", "x").is_err());
     }
 }
-
-/// Reads and decodes a key file (a file read in a trusted crate: clippy
-/// must refuse it).
-pub fn read_key_file_here(path: &std::path::Path) -> Result<KeyBundle> {
-    let bytes = std::fs::read(path).map_err(|source| SealError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    decode_key_file(&bytes, &path.display().to_string())
-}
