@@ -97,3 +97,9 @@ impl EnclaveError {
 
 /// The result type of the enclave crate.
 pub type Result<T, E = EnclaveError> = std::result::Result<T, E>;
+
+impl From<wire::WireError> for EnclaveError {
+    fn from(e: wire::WireError) -> Self {
+        EnclaveError::layout(e.what(), e.reason())
+    }
+}

@@ -24,6 +24,15 @@ pub const EXPORT_MAGIC: [u8; 8] = *b"PLMODEL\0";
 pub const EXPORT_VERSION: u32 = 1;
 /// Bytes of the plain export header (also the associated data).
 pub const EXPORT_HEADER_LEN: usize = 80;
+/// Magic and version of an exported model.
+const HEADER: wire::Header = wire::Header {
+    magic: &EXPORT_MAGIC,
+    width: wire::VersionWidth::U32,
+    version: EXPORT_VERSION,
+    min_len: EXPORT_HEADER_LEN,
+    foreign: "not a Plinius exported model (bad magic)",
+    label: "export format version",
+};
 
 /// An exported model, opened by its owner.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,13 +54,16 @@ pub(crate) fn seal_export(
     seen: u64,
     weights: &[u8],
 ) -> Result<Vec<u8>> {
-    let mut out = vec![0u8; EXPORT_HEADER_LEN + chunked_sealed_len(weights.len())];
-    out[..8].copy_from_slice(&EXPORT_MAGIC);
-    out[8..12].copy_from_slice(&EXPORT_VERSION.to_le_bytes());
-    out[16..48].copy_from_slice(fingerprint);
-    out[48..56].copy_from_slice(&iteration.to_le_bytes());
-    out[56..64].copy_from_slice(&seen.to_le_bytes());
-    out[64..72].copy_from_slice(&(weights.len() as u64).to_le_bytes());
+    let mut w = wire::Writer::with_capacity(EXPORT_HEADER_LEN);
+    HEADER.write(&mut w);
+    w.u32(0);
+    w.bytes(fingerprint);
+    w.u64(iteration);
+    w.u64(seen);
+    w.u64(weights.len() as u64);
+    w.pad_to(EXPORT_HEADER_LEN);
+    let mut out = w.into_vec();
+    out.resize(EXPORT_HEADER_LEN + chunked_sealed_len(weights.len()), 0);
     let (head, body) = out.split_at_mut(EXPORT_HEADER_LEN);
     seal_chunked_into(key, head, weights, body)?;
     Ok(out)
@@ -60,21 +72,15 @@ pub(crate) fn seal_export(
 /// Opens an exported model with the owner's model key. `what` names the
 /// file in errors.
 pub fn open_exported(model: &ModelKey, bytes: &[u8], what: &str) -> Result<ExportedModel> {
-    if bytes.len() < EXPORT_HEADER_LEN || bytes[..8] != EXPORT_MAGIC {
-        return Err(EnclaveError::layout(
-            what,
-            "not a Plinius exported model (bad magic)",
-        ));
-    }
-    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if version != EXPORT_VERSION {
-        return Err(EnclaveError::layout(
-            what,
-            format!("export format version {version}, this build reads {EXPORT_VERSION}"),
-        ));
-    }
-    let w = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().expect("8 bytes"));
-    let len = usize::try_from(w(64)).ok().filter(|l| {
+    let mut r = HEADER.check(bytes, what)?;
+    r.skip(4, "reserved")?;
+    let fingerprint: [u8; 32] = r.array("model fingerprint")?;
+    let (iteration, seen, announced) = (
+        r.u64("iteration")?,
+        r.u64("seen")?,
+        r.u64("weights length")?,
+    );
+    let len = usize::try_from(announced).ok().filter(|l| {
         *l <= bytes.len()
             && EXPORT_HEADER_LEN
                 .checked_add(chunked_sealed_len(*l))
@@ -87,7 +93,7 @@ pub fn open_exported(model: &ModelKey, bytes: &[u8], what: &str) -> Result<Expor
                 "{} bytes, which does not match the {} bytes of weights its header announces \
                  (truncated or extended)",
                 bytes.len(),
-                w(64)
+                announced
             ),
         ));
     };
@@ -104,9 +110,9 @@ pub fn open_exported(model: &ModelKey, bytes: &[u8], what: &str) -> Result<Expor
         )))
     })?;
     Ok(ExportedModel {
-        fingerprint: bytes[16..48].try_into().expect("32 bytes"),
-        iteration: w(48),
-        seen: w(56),
+        fingerprint,
+        iteration,
+        seen,
         weights,
     })
 }

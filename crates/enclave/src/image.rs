@@ -41,6 +41,15 @@ pub const IMAGE_HEADER_LEN: usize = 64;
 /// Name of the meta record.
 pub const META_RECORD: &str = "meta";
 const AAD_DOMAIN: &[u8] = b"plinius/mirror/v1\0";
+/// Magic and version of a mirror image.
+const HEADER: wire::Header = wire::Header {
+    magic: &IMAGE_MAGIC,
+    width: wire::VersionWidth::U32,
+    version: IMAGE_VERSION,
+    min_len: IMAGE_HEADER_LEN,
+    foreign: "bad magic (not a mirror image, or corrupted)",
+    label: "image format version",
+};
 
 /// The sampler part of the meta record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,46 +105,48 @@ impl Meta {
         v
     }
 
+    fn decode_sampler(r: &mut wire::Reader<'_>) -> wire::Result<Option<SamplerMeta>> {
+        let present = r.u8("sampler flag")?;
+        let s = SamplerMeta {
+            state: r.array("sampler state")?,
+            count: r.u64("sampler count")?,
+            dataset_id: r.array("sampler dataset id")?,
+        };
+        match present {
+            0 => Ok(None),
+            1 => Ok(Some(s)),
+            _ => Err(r.invalid("sampler flag", "is bad (neither 0 nor 1)")),
+        }
+    }
+
     fn decode(b: &[u8], iteration: u64) -> Result<Meta> {
         let bad = |reason: &str| EnclaveError::MirrorRecord {
             record: META_RECORD.into(),
             iteration,
             reason: reason.into(),
         };
-        let mut r = Reader { b, pos: 0 };
+        let mut r = wire::Reader::new(b, META_RECORD);
         let mut m = Meta {
-            iteration: r.u64().ok_or_else(|| bad("truncated"))?,
-            seen: r.u64().ok_or_else(|| bad("truncated"))?,
-            loss: f32::from_bits(r.u32().ok_or_else(|| bad("truncated"))?),
-            avg_loss: f32::from_bits(r.u32().ok_or_else(|| bad("truncated"))?),
-            seed: r.u64().ok_or_else(|| bad("truncated"))?,
-            net_rng: r.array().ok_or_else(|| bad("truncated"))?,
+            iteration: r.u64("iteration").map_err(|e| bad(&e.reason()))?,
+            seen: r.u64("seen").map_err(|e| bad(&e.reason()))?,
+            loss: f32::from_bits(r.u32("loss").map_err(|e| bad(&e.reason()))?),
+            avg_loss: f32::from_bits(r.u32("average loss").map_err(|e| bad(&e.reason()))?),
+            seed: r.u64("seed").map_err(|e| bad(&e.reason()))?,
+            net_rng: r.array("network RNG").map_err(|e| bad(&e.reason()))?,
             sampler: None,
             buffers: Vec::new(),
         };
-        let present = r.take(1).ok_or_else(|| bad("truncated"))?[0];
-        let s = SamplerMeta {
-            state: r.array().ok_or_else(|| bad("truncated"))?,
-            count: r.u64().ok_or_else(|| bad("truncated"))?,
-            dataset_id: r.array().ok_or_else(|| bad("truncated"))?,
-        };
-        m.sampler = match present {
-            0 => None,
-            1 => Some(s),
-            _ => return Err(bad("bad sampler flag")),
-        };
-        let n = r.u32().ok_or_else(|| bad("truncated"))?;
+        m.sampler = Self::decode_sampler(&mut r).map_err(|e| bad(&e.reason()))?;
+        let n = r.u32("buffer count").map_err(|e| bad(&e.reason()))?;
         for _ in 0..n {
-            let l = r.u16().ok_or_else(|| bad("truncated"))? as usize;
-            let name = std::str::from_utf8(r.take(l).ok_or_else(|| bad("truncated"))?)
-                .map_err(|_| bad("buffer name is not UTF-8"))?
-                .to_string();
-            let len = r.u64().ok_or_else(|| bad("truncated"))?;
-            m.buffers.push((name, len));
+            let entry = (|| -> wire::Result<(String, u64)> {
+                let l = r.u16("buffer name length")? as usize;
+                let name = r.str(l, "buffer name")?.to_string();
+                Ok((name, r.u64("buffer length")?))
+            })();
+            m.buffers.push(entry.map_err(|e| bad(&e.reason()))?);
         }
-        if r.pos != b.len() {
-            return Err(bad("trailing bytes"));
-        }
+        r.finish().map_err(|e| bad(&e.reason()))?;
         if m.iteration != iteration {
             return Err(bad(&format!(
                 "holds iteration {}, the image header says {iteration}",
@@ -143,31 +154,6 @@ impl Meta {
             )));
         }
         Ok(m)
-    }
-}
-
-struct Reader<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let s = self.b.get(self.pos..self.pos.checked_add(n)?)?;
-        self.pos += n;
-        Some(s)
-    }
-    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
-        self.take(N).map(|s| s.try_into().expect("N bytes"))
-    }
-    fn u16(&mut self) -> Option<u16> {
-        self.array().map(u16::from_le_bytes)
-    }
-    fn u32(&mut self) -> Option<u32> {
-        self.array().map(u32::from_le_bytes)
-    }
-    fn u64(&mut self) -> Option<u64> {
-        self.array().map(u64::from_le_bytes)
     }
 }
 
@@ -269,14 +255,13 @@ pub(crate) fn seal_image(
             layout.len
         )));
     }
-    let mut h = [0u8; IMAGE_HEADER_LEN];
-    h[..8].copy_from_slice(&IMAGE_MAGIC);
-    h[8..12].copy_from_slice(&IMAGE_VERSION.to_le_bytes());
-    h[12..16].copy_from_slice(&(layout.records.len() as u32).to_le_bytes());
-    h[16..24].copy_from_slice(&meta.iteration.to_le_bytes());
-    h[24..32].copy_from_slice(&(layout.len as u64).to_le_bytes());
-    h[32..64].copy_from_slice(fingerprint);
-    out[..IMAGE_HEADER_LEN].copy_from_slice(&h);
+    let mut h = wire::Writer::with_capacity(IMAGE_HEADER_LEN);
+    HEADER.write(&mut h);
+    h.u32(layout.records.len() as u32);
+    h.u64(meta.iteration);
+    h.u64(layout.len as u64);
+    h.bytes(fingerprint);
+    out[..IMAGE_HEADER_LEN].copy_from_slice(h.as_slice());
     let it = meta.iteration;
     let m = &layout.records[0];
     let plain = zeroize::Zeroizing::new(meta.encode());
@@ -346,31 +331,21 @@ pub(crate) fn check_header(
     layout: &ImageLayout,
 ) -> Result<u64> {
     let what = "mirror image";
-    if image.len() < IMAGE_HEADER_LEN || image[..8] != IMAGE_MAGIC {
-        return Err(EnclaveError::layout(
-            what,
-            "bad magic (not a mirror image, or corrupted)",
-        ));
-    }
-    let version = u32::from_le_bytes(image[8..12].try_into().expect("4 bytes"));
-    if version != IMAGE_VERSION {
-        return Err(EnclaveError::layout(
-            what,
-            format!("image format version {version}, this build reads {IMAGE_VERSION}"),
-        ));
-    }
-    if image[32..64] != fingerprint[..] {
+    let mut r = HEADER.check(image, what)?;
+    let count = r.u32("record count")? as usize;
+    let iteration = r.u64("iteration")?;
+    let len = r.u64("image length")?;
+    let model: [u8; 32] = r.array("model fingerprint")?;
+    if model != *fingerprint {
         return Err(EnclaveError::layout(
             what,
             format!(
                 "image of model {}, expected model {}",
-                hex::encode(&image[32..64]),
+                hex::encode(model),
                 hex::encode(fingerprint)
             ),
         ));
     }
-    let count = u32::from_le_bytes(image[12..16].try_into().expect("4 bytes")) as usize;
-    let len = u64::from_le_bytes(image[24..32].try_into().expect("8 bytes"));
     if count != layout.records.len() || len != layout.len as u64 || image.len() != layout.len {
         return Err(EnclaveError::layout(
             what,
@@ -383,9 +358,7 @@ pub(crate) fn check_header(
             ),
         ));
     }
-    Ok(u64::from_le_bytes(
-        image[16..24].try_into().expect("8 bytes"),
-    ))
+    Ok(iteration)
 }
 
 /// Opens `image` into `net` (its state buffers) and returns the meta record.

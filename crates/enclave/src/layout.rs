@@ -23,7 +23,6 @@
 
 use crate::error::{EnclaveError, Result};
 use ptm::{PmBackend, Pool};
-use seal::files::checksum8;
 
 /// Version of this layout (superblock, directory, areas).
 pub const LAYOUT_VERSION: u32 = 1;
@@ -263,16 +262,25 @@ pub struct Superblock {
 }
 
 const SB_WHAT: &str = "pool superblock";
+/// Magic and version of the superblock.
+const SUPERBLOCK_HEADER: wire::Header = wire::Header {
+    magic: &SUPERBLOCK_MAGIC,
+    width: wire::VersionWidth::U32,
+    version: LAYOUT_VERSION,
+    min_len: SUPERBLOCK_LEN,
+    foreign: "bad magic: root slot 0 does not point to a Plinius superblock (not a Plinius \
+             pool, or corrupted)",
+    label: "layout version",
+};
 
 impl Superblock {
     /// Encodes the superblock (little endian, checksummed).
     pub fn encode(&self) -> [u8; SUPERBLOCK_LEN] {
-        let mut b = [0u8; SUPERBLOCK_LEN];
-        b[..8].copy_from_slice(&SUPERBLOCK_MAGIC);
-        b[8..12].copy_from_slice(&self.version.to_le_bytes());
-        b[12..16].copy_from_slice(&self.mode.code().to_le_bytes());
-        b[16..48].copy_from_slice(&self.fingerprint);
-        let words = [
+        let mut w = wire::Writer::with_capacity(SUPERBLOCK_LEN);
+        SUPERBLOCK_HEADER.write(&mut w);
+        w.u32(self.mode.code());
+        w.bytes(&self.fingerprint);
+        for word in [
             self.seed,
             self.image_len,
             self.sealed_cfg.off,
@@ -285,13 +293,13 @@ impl Superblock {
             self.ab_area.len,
             self.ab_slot_len,
             self.directory,
-        ];
-        for (i, w) in words.iter().enumerate() {
-            b[48 + 8 * i..56 + 8 * i].copy_from_slice(&w.to_le_bytes());
+        ] {
+            w.u64(word);
         }
-        let c = checksum8(&b[..SUPERBLOCK_LEN - 8]);
-        b[SUPERBLOCK_LEN - 8..].copy_from_slice(&c);
-        b
+        w.pad_to(SUPERBLOCK_LEN - 8);
+        w.checksum();
+        w.into_array()
+            .expect("the superblock is SUPERBLOCK_LEN bytes")
     }
 
     /// Decodes and checks a superblock: magic (else "not a Plinius pool"),
@@ -303,55 +311,38 @@ impl Superblock {
                 format!("{} bytes, expected {SUPERBLOCK_LEN}", b.len()),
             ));
         }
-        if b[..8] != SUPERBLOCK_MAGIC {
-            return Err(EnclaveError::layout(
-                SB_WHAT,
-                "bad magic: root slot 0 does not point to a Plinius superblock (not a Plinius \
-                 pool, or corrupted)",
-            ));
-        }
-        let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"));
-        let version = u32_at(8);
-        if version != LAYOUT_VERSION {
-            return Err(EnclaveError::layout(
-                SB_WHAT,
-                format!("layout version {version}, this build reads {LAYOUT_VERSION}"),
-            ));
-        }
-        if checksum8(&b[..SUPERBLOCK_LEN - 8]) != b[SUPERBLOCK_LEN - 8..SUPERBLOCK_LEN] {
+        let mut r = SUPERBLOCK_HEADER.check(b, SB_WHAT)?;
+        if !wire::checksum_ok(b, SUPERBLOCK_LEN - 8) {
             return Err(EnclaveError::layout(
                 SB_WHAT,
                 "checksum mismatch (corrupted)",
             ));
         }
-        let mode = MirrorMode::from_code(u32_at(12)).ok_or_else(|| {
-            EnclaveError::layout(SB_WHAT, format!("unknown mirror mode code {}", u32_at(12)))
+        let code = r.u32("mirror mode")?;
+        let mode = MirrorMode::from_code(code).ok_or_else(|| {
+            EnclaveError::layout(SB_WHAT, format!("unknown mirror mode code {code}"))
         })?;
-        let w = |i: usize| u64::from_le_bytes(b[48 + 8 * i..56 + 8 * i].try_into().expect("8"));
+        let fingerprint = r.array("model fingerprint")?;
+        let mut w = [0u64; 12];
+        for x in &mut w {
+            *x = r.u64("region word")?;
+        }
+        let region = |i: usize| Region {
+            off: w[i],
+            len: w[i + 1],
+        };
         Ok(Superblock {
-            version,
+            version: LAYOUT_VERSION,
             mode,
-            fingerprint: b[16..48].try_into().expect("32 bytes"),
-            seed: w(0),
-            image_len: w(1),
-            sealed_cfg: Region {
-                off: w(2),
-                len: w(3),
-            },
-            sealed_keys: Region {
-                off: w(4),
-                len: w(5),
-            },
-            dataset_area: Region {
-                off: w(6),
-                len: w(7),
-            },
-            ab_area: Region {
-                off: w(8),
-                len: w(9),
-            },
-            ab_slot_len: w(10),
-            directory: w(11),
+            fingerprint,
+            seed: w[0],
+            image_len: w[1],
+            sealed_cfg: region(2),
+            sealed_keys: region(4),
+            dataset_area: region(6),
+            ab_area: region(8),
+            ab_slot_len: w[10],
+            directory: w[11],
         })
     }
 
@@ -567,49 +558,44 @@ pub struct ImportHeader {
 }
 
 const DS_WHAT: &str = "dataset area";
+/// Magic and version of the dataset area's import header.
+const IMPORT_HEADER: wire::Header = wire::Header {
+    magic: &IMPORT_MAGIC,
+    width: wire::VersionWidth::U32,
+    version: IMPORT_VERSION,
+    min_len: 56,
+    foreign: "bad magic (no dataset imported, or corrupted)",
+    label: "import format version",
+};
 
 impl ImportHeader {
     /// Encodes the static fields (56 bytes: magic, version, record length,
     /// id, count, file length, checksum of the first 48 bytes).
     pub fn encode(&self) -> [u8; 56] {
-        let mut b = [0u8; 56];
-        b[..8].copy_from_slice(&IMPORT_MAGIC);
-        b[8..12].copy_from_slice(&IMPORT_VERSION.to_le_bytes());
-        b[12..16].copy_from_slice(&self.record_len.to_le_bytes());
-        b[16..32].copy_from_slice(&self.dataset_id);
-        b[32..40].copy_from_slice(&self.record_count.to_le_bytes());
-        b[40..48].copy_from_slice(&self.file_len.to_le_bytes());
-        let c = checksum8(&b[..48]);
-        b[48..56].copy_from_slice(&c);
-        b
+        let mut w = wire::Writer::with_capacity(56);
+        IMPORT_HEADER.write(&mut w);
+        w.u32(self.record_len);
+        w.bytes(&self.dataset_id);
+        w.u64(self.record_count);
+        w.u64(self.file_len);
+        w.checksum();
+        w.into_array().expect("the import header is 56 bytes")
     }
 
     /// Decodes and checks the static fields.
     pub fn decode(b: &[u8]) -> Result<Self> {
-        if b.len() < 56 || b[..8] != IMPORT_MAGIC {
-            return Err(EnclaveError::layout(
-                DS_WHAT,
-                "bad magic (no dataset imported, or corrupted)",
-            ));
-        }
-        let version = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
-        if version != IMPORT_VERSION {
-            return Err(EnclaveError::layout(
-                DS_WHAT,
-                format!("import format version {version}, this build reads {IMPORT_VERSION}"),
-            ));
-        }
-        if checksum8(&b[..48]) != b[48..56] {
+        let mut r = IMPORT_HEADER.check(b, DS_WHAT)?;
+        if !wire::checksum_ok(b, 48) {
             return Err(EnclaveError::layout(
                 DS_WHAT,
                 "import header checksum mismatch (corrupted)",
             ));
         }
         Ok(ImportHeader {
-            record_len: u32::from_le_bytes(b[12..16].try_into().expect("4 bytes")),
-            dataset_id: b[16..32].try_into().expect("16 bytes"),
-            record_count: u64::from_le_bytes(b[32..40].try_into().expect("8 bytes")),
-            file_len: u64::from_le_bytes(b[40..48].try_into().expect("8 bytes")),
+            record_len: r.u32("record length")?,
+            dataset_id: r.array("dataset id")?,
+            record_count: r.u64("record count")?,
+            file_len: r.u64("file length")?,
         })
     }
 }

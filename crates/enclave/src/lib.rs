@@ -25,6 +25,15 @@
 //! a     = e.attach(&mut pool)?                  // a.created, or resumed from a.iteration
 //! e.train_until(&mut pool, n, &mut |report| ControlFlow::Continue(()))?
 //! ```
+// Unit tests may do I/O (temporary files, printing).
+#![cfg_attr(
+    test,
+    allow(
+        clippy::disallowed_methods,
+        clippy::disallowed_types,
+        clippy::disallowed_macros
+    )
+)]
 #![warn(missing_docs)]
 
 #[cfg(target_endian = "big")]

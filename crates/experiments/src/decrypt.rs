@@ -300,7 +300,7 @@ pub fn run(a: &DecryptOptions, progress: Progress<'_>) -> Result<DecryptReport> 
     let text = check_options(a)?;
     out_dir(&a.out)?;
     let ip = InProcess::new()?;
-    let plain = nn::idx::load_split(&a.mnist, "train")
+    let plain = hostio::idx::load_split(&a.mnist, "train")
         .context_with(|| format!("loading MNIST from {}", a.mnist.display()))?;
     let data = ip.seal_mnist(&a.mnist, a.samples)?;
     let pools = pool_tempdir(a.pool_dir.as_deref())?;

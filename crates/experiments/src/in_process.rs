@@ -17,7 +17,7 @@ pub struct InProcess {
     /// The owner's keys.
     pub bundle: seal::KeyBundle,
     /// The simulated platform.
-    pub platform: seal::platform::SimPlatform,
+    pub platform: hostio::platform::SimPlatform,
     /// A scratch directory (platform, sealed data).
     pub dir: tempfile::TempDir,
 }
@@ -33,7 +33,7 @@ impl InProcess {
                 "cannot create a temporary directory",
             ))?;
         let (platform, _) =
-            seal::platform::SimPlatform::open_or_create(&dir.path().join("platform"))?;
+            hostio::platform::SimPlatform::open_or_create(&dir.path().join("platform"))?;
         Ok(InProcess {
             bundle: seal::KeyBundle::generate()?,
             platform,
@@ -74,7 +74,7 @@ pub(crate) fn seal_mnist(
     bundle: &KeyBundle,
     out: &Path,
 ) -> anyhow::Result<()> {
-    let split = nn::idx::load_split(mnist, "train")
+    let split = hostio::idx::load_split(mnist, "train")
         .with_context(|| format!("loading MNIST from {}", mnist.display()))?;
     let n = n.min(split.len()).max(1);
     let mut id = [0u8; 16];

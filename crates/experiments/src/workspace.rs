@@ -71,7 +71,7 @@ impl Workspace {
         let data = work.path().join("train.sealed");
         let platform = work.path().join("sim-platform");
         let bundle = seal::KeyBundle::generate()?;
-        seal::keyfile::write_key_file(&key, &bundle, false)?;
+        hostio::keyfile::write_key_file(&key, &bundle, false)?;
         host::owner::seal_dataset(
             &SealDatasetOptions {
                 mnist: d.mnist.clone(),
@@ -84,7 +84,7 @@ impl Workspace {
             &mut host::NoProgress,
         )?;
         // Create the simulated platform now, not racing in the first children.
-        seal::platform::SimPlatform::open_or_create(&platform)?;
+        hostio::platform::SimPlatform::open_or_create(&platform)?;
         let pools = pool_tempdir(d.pool_dir.as_deref())?;
         Ok(Workspace {
             key,

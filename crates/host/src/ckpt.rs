@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use enclave::{BoxError, CheckpointStore};
-pub use seal::files::tmp_path;
-use seal::files::{parent_dir, sync_parent_dir};
+pub use hostio::fs::tmp_path;
+use hostio::fs::{parent_dir, sync_parent_dir};
 
 use crate::error::{HostError, Result};
 
@@ -54,12 +54,30 @@ impl CkptWriteStats {
     }
 }
 
-fn frame_header(image_len: usize) -> [u8; CKPT_HEADER_LEN] {
-    let mut h = [0u8; CKPT_HEADER_LEN];
-    h[..8].copy_from_slice(&CKPT_MAGIC);
-    h[8..12].copy_from_slice(&CKPT_VERSION.to_le_bytes());
-    h[16..24].copy_from_slice(&(image_len as u64).to_le_bytes());
-    h
+/// Magic and version of the frame.
+const HEADER: wire::Header = wire::Header {
+    magic: &CKPT_MAGIC,
+    width: wire::VersionWidth::U32,
+    version: CKPT_VERSION,
+    min_len: CKPT_HEADER_LEN,
+    foreign: "not a Plinius checkpoint (bad magic)",
+    label: "format version",
+};
+
+fn frame_header(image_len: usize) -> Vec<u8> {
+    let mut w = wire::Writer::with_capacity(CKPT_HEADER_LEN);
+    HEADER.write(&mut w);
+    w.u32(0);
+    w.u64(image_len as u64);
+    w.into_vec()
+}
+
+/// Checks a frame header (`what` names the file) and returns the image
+/// length it announces.
+fn decode_frame_header(h: &[u8], what: &str) -> Result<u64> {
+    let mut r = HEADER.check(h, what)?;
+    r.skip(4, "reserved")?;
+    Ok(r.u64("image length")?)
 }
 
 /// An error naming `path` (`what`: what could not be done) if the directory
@@ -191,20 +209,7 @@ pub fn read_checkpoint(path: &Path) -> Result<Vec<u8>> {
     }
     let mut h = [0u8; CKPT_HEADER_LEN];
     f.read_exact(&mut h).map_err(ckpt_io(path, "read failed"))?;
-    if h[..8] != CKPT_MAGIC {
-        return Err(ckpt_bad(
-            path,
-            "not a Plinius checkpoint (bad magic)".into(),
-        ));
-    }
-    let version = u32::from_le_bytes(h[8..12].try_into().expect("4 bytes"));
-    if version != CKPT_VERSION {
-        return Err(ckpt_bad(
-            path,
-            format!("format version {version}, this build reads {CKPT_VERSION}"),
-        ));
-    }
-    let image_len = u64::from_le_bytes(h[16..24].try_into().expect("8 bytes"));
+    let image_len = decode_frame_header(&h, &format!("checkpoint {}", path.display()))?;
     if CKPT_HEADER_LEN as u64 + image_len != len {
         return Err(ckpt_bad(
             path,

@@ -211,7 +211,7 @@ impl Demo {
                 state: Some(self.file("enclave.state")),
                 backend: Backend::Sim,
                 platform: Some(self.platform()),
-                tsm_root: PathBuf::from(seal::evidence::tsm::DEFAULT_TSM_ROOT),
+                tsm_root: PathBuf::from(hostio::tsm::DEFAULT_TSM_ROOT),
                 force: false,
             },
             progress,

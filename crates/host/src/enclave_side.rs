@@ -15,10 +15,10 @@
 
 use std::path::{Path, PathBuf};
 
+use hostio::fs::{write_public_file, write_secret_file};
+use hostio::tsm::TsmProvider;
 use seal::KeyBundle;
 use seal::evidence::Measurement;
-use seal::evidence::tsm::TsmProvider;
-use seal::files::{write_public_file, write_secret_file};
 use seal::platform::{seal_to_platform, unseal_from_platform};
 use seal::provision::{EnclaveSession, accept_bundle};
 

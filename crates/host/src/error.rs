@@ -65,6 +65,9 @@ pub enum HostError {
     /// A Darknet .weights file error.
     #[error(transparent)]
     Weights(#[from] nn::weights::WeightsError),
+    /// A file's header or fields do not decode (the message names the file).
+    #[error(transparent)]
+    Wire(#[from] wire::WireError),
     /// An error handed back by a caller's callback.
     #[error(transparent)]
     Caller(BoxError),

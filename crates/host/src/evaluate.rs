@@ -30,7 +30,7 @@ pub fn eval_pool(
     key: Option<&Path>,
     progress: &mut dyn Progress,
 ) -> Result<PoolEval> {
-    let test = nn::idx::load_split(mnist_test, "t10k")
+    let test = hostio::idx::load_split(mnist_test, "t10k")
         .with_context(|| format!("loading the MNIST test split from {}", mnist_test.display()))?;
     let mut job = Job::resume_existing_with_key(opts, key, progress)?;
     let accuracy = job

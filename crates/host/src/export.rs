@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use seal::files::write_public_file;
+use hostio::fs::write_public_file;
 
 use crate::error::{HostError, Result};
 use crate::job::{Job, JobOptions, SealedExport};

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use enclave::layout::{MirrorMode, Region, Superblock};
 use enclave::{Attached, CheckpointStore, Enclave, Keys, TrainConfig};
+use hostio::platform::SimPlatform;
 use ptm::Pool;
-use seal::platform::SimPlatform;
 
 use crate::ckpt::{FileCheckpoint, default_checkpoint};
 use crate::error::{Context, HostError, Result, bail};
@@ -576,7 +576,7 @@ mod tests {
         let d = |n: &str| dir.path().join(n);
         std::fs::write(d("m.cfg"), CFG).unwrap();
         let bundle = KeyBundle::generate().unwrap();
-        seal::keyfile::write_key_file(&d("owner.key"), &bundle, false).unwrap();
+        hostio::keyfile::write_key_file(&d("owner.key"), &bundle, false).unwrap();
         sealed_dataset(&bundle, &d("train.sealed"));
         let mut o = StartOptions {
             job: JobOptions {

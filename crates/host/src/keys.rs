@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use enclave::Keys;
+use hostio::keyfile::read_key_file;
+use hostio::platform::SimPlatform;
 use seal::evidence::Policy;
-use seal::keyfile::read_key_file;
-use seal::platform::SimPlatform;
 
 use crate::error::{Context, Result, bail};
 

@@ -11,10 +11,10 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use hostio::fs::{tmp_path, write_secret_file};
+use hostio::keyfile::{read_key_file, write_key_file};
 use seal::dataset::{DatasetHeader, Split, seal_sample_into};
-use seal::files::{tmp_path, write_secret_file};
 use seal::key::random_fill;
-use seal::keyfile::{read_key_file, write_key_file};
 use seal::{KeyBundle, sealed_len};
 
 use crate::error::{Context, HostError, Result, bail};

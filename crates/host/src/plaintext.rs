@@ -54,7 +54,7 @@ pub struct TrainReport {
 /// Loads only the training split (`train-*`); the test split is read only
 /// when it will be evaluated.
 fn load_mnist_train(dir: &Path) -> Result<Split> {
-    nn::idx::load_split(dir, "train")
+    hostio::idx::load_split(dir, "train")
         .with_context(|| format!("loading the MNIST training split from {}", dir.display()))
 }
 
@@ -82,7 +82,7 @@ pub fn build_network(
 
 /// Loads only the test split (`t10k-*`): evaluation needs nothing else.
 fn load_mnist_test(dir: &Path) -> Result<Split> {
-    nn::idx::load_split(dir, "t10k")
+    hostio::idx::load_split(dir, "t10k")
         .with_context(|| format!("loading the MNIST test split from {}", dir.display()))
 }
 
@@ -121,7 +121,7 @@ fn create_loss_csv(p: &Path) -> Result<std::io::BufWriter<std::fs::File>> {
 pub fn train_plain(a: &TrainPlainOptions, progress: &mut dyn Progress) -> Result<TrainReport> {
     let mut net = build_network(&a.cfg, a.seed, a.threads, progress)?;
     if let Some(w) = &a.init_weights {
-        nn::weights::load_weights(&mut net, w)?;
+        hostio::weights::load_weights(&mut net, w)?;
         if a.clear {
             net.set_seen(0);
         }
@@ -187,7 +187,7 @@ pub fn train_plain(a: &TrainPlainOptions, progress: &mut dyn Progress) -> Result
             .with_context(|| format!("writing {}", p.display()))?;
     }
     if let Some(p) = &a.save_weights {
-        nn::weights::save_weights(&net, p)?;
+        hostio::weights::save_weights(&net, p)?;
     }
     let test_accuracy = match &test {
         Some(t) => Some(net.evaluate_u8(&t.images.pixels, &t.labels)?),
@@ -211,7 +211,7 @@ pub fn eval_weights(
     progress: &mut dyn Progress,
 ) -> Result<f32> {
     let mut net = build_network(cfg, 0, threads, progress)?;
-    nn::weights::load_weights(&mut net, weights)?;
+    hostio::weights::load_weights(&mut net, weights)?;
     let test = load_mnist_test(mnist_dir)?;
     check_input(&net, &test)?;
     Ok(net.evaluate_u8(&test.images.pixels, &test.labels)?)
@@ -227,6 +227,6 @@ pub fn export_initial_weights(
     progress: &mut dyn Progress,
 ) -> Result<usize> {
     let net = build_network(cfg, seed, Some(1), progress)?;
-    nn::weights::save_weights(&net, out)?;
+    hostio::weights::save_weights(&net, out)?;
     Ok(net.config().param_count())
 }

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use seal::platform::{SimPlatform, resolve_sim_dir};
+use hostio::platform::{SimPlatform, resolve_sim_dir};
 
 use crate::error::Result;
 use crate::progress::{Event, Progress};

@@ -78,8 +78,8 @@ pub fn create_pool(path: &Path, size: ptm::PoolSize) -> Result<Pool> {
     }
     std::fs::rename(&tmp, path)
         .map_err(HostError::io(path, "cannot rename the new pool into place"))?;
-    seal::files::sync_parent_dir(path).map_err(HostError::io(
-        seal::files::parent_dir(path),
+    hostio::fs::sync_parent_dir(path).map_err(HostError::io(
+        hostio::fs::parent_dir(path),
         "fsync of the directory failed",
     ))?;
     Ok(Pool::open(path, &opts)?)

@@ -5,10 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
+use hostio::fs::write_public_file;
+use hostio::keyfile::read_key_file;
+use hostio::platform::{read_public_key, resolve_sim_dir};
 use seal::evidence::{Measurement, Policy};
-use seal::files::write_public_file;
-use seal::keyfile::read_key_file;
-use seal::platform::{parse_public_key, read_public_key, resolve_sim_dir};
+use seal::platform::parse_public_key;
 use seal::provision::{AttestedKey, provision as seal_provision};
 
 use crate::error::{Context, Result, bail};

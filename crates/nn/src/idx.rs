@@ -78,19 +78,18 @@ impl Images {
     }
 }
 
-/// Reads a whole file, decompressing it when it starts with the gzip magic.
-fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, IdxError> {
-    let io = |source| IdxError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let raw = std::fs::read(path).map_err(io)?;
+/// The bytes of an IDX file as stored (raw or gzip), decompressed when they
+/// start with the gzip magic (`path` names the file in errors).
+pub fn decompress(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>, IdxError> {
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(&raw[..])
             .take(MAX_BYTES)
             .read_to_end(&mut out)
-            .map_err(io)?;
+            .map_err(|source| IdxError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
         Ok(out)
     } else {
         Ok(raw)
@@ -157,14 +156,14 @@ pub fn parse_labels(path: &Path, bytes: &[u8]) -> Result<Vec<u8>, IdxError> {
     Ok(bytes[8..].to_vec())
 }
 
-/// Reads an IDX images file (raw or gzip).
-pub fn read_images(path: &Path) -> Result<Images, IdxError> {
-    parse_images(path, &read_maybe_gzip(path)?)
+/// Parses an IDX images file as stored (raw or gzip).
+pub fn parse_images_file(path: &Path, stored: Vec<u8>) -> Result<Images, IdxError> {
+    parse_images(path, &decompress(path, stored)?)
 }
 
-/// Reads an IDX labels file (raw or gzip).
-pub fn read_labels(path: &Path) -> Result<Vec<u8>, IdxError> {
-    parse_labels(path, &read_maybe_gzip(path)?)
+/// Parses an IDX labels file as stored (raw or gzip).
+pub fn parse_labels_file(path: &Path, stored: Vec<u8>) -> Result<Vec<u8>, IdxError> {
+    parse_labels(path, &decompress(path, stored)?)
 }
 
 /// One split of MNIST: images with their labels.
@@ -197,41 +196,18 @@ pub struct Mnist {
     pub test: Split,
 }
 
-/// Finds `name` or `name.gz` in `dir`.
-fn find(dir: &Path, name: &str) -> Result<PathBuf, IdxError> {
-    for candidate in [dir.join(name), dir.join(format!("{name}.gz"))] {
-        if candidate.is_file() {
-            return Ok(candidate);
+impl Split {
+    /// Pairs `images` with `labels` (`origin` names them in errors): they
+    /// must be as many.
+    pub fn new(images: Images, labels: Vec<u8>, origin: &str) -> Result<Split, IdxError> {
+        if images.count != labels.len() {
+            return Err(IdxError::Mismatch(format!(
+                "{origin}: {} images but {} labels",
+                images.count,
+                labels.len()
+            )));
         }
-    }
-    Err(IdxError::Io {
-        path: dir.join(format!("{name}[.gz]")),
-        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file (raw or .gz)"),
-    })
-}
-
-/// Loads one split (`prefix` is `train` or `t10k`) from `dir`.
-pub fn load_split(dir: &Path, prefix: &str) -> Result<Split, IdxError> {
-    let images = read_images(&find(dir, &format!("{prefix}-images-idx3-ubyte"))?)?;
-    let labels = read_labels(&find(dir, &format!("{prefix}-labels-idx1-ubyte"))?)?;
-    if images.count != labels.len() {
-        return Err(IdxError::Mismatch(format!(
-            "{}: {} images but {} labels",
-            dir.display(),
-            images.count,
-            labels.len()
-        )));
-    }
-    Ok(Split { images, labels })
-}
-
-impl Mnist {
-    /// Loads `train-*` and `t10k-*` files from `dir` (raw or `.gz`).
-    pub fn load(dir: &Path) -> Result<Mnist, IdxError> {
-        Ok(Mnist {
-            train: load_split(dir, "train")?,
-            test: load_split(dir, "t10k")?,
-        })
+        Ok(Split { images, labels })
     }
 }
 
@@ -282,39 +258,20 @@ mod tests {
     }
 
     #[test]
-    fn reads_gzip_and_raw_files() {
-        let dir = tempfile::tempdir().unwrap();
+    fn decompresses_gzip_and_passes_raw_bytes() {
+        let p = Path::new("b.gz");
         let raw = images_file(1, 2, 2, 4);
-        std::fs::write(dir.path().join("a"), &raw).unwrap();
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut gz, &raw).unwrap();
-        std::fs::write(dir.path().join("b.gz"), gz.finish().unwrap()).unwrap();
         assert_eq!(
-            read_images(&dir.path().join("a")).unwrap(),
-            read_images(&dir.path().join("b.gz")).unwrap()
+            parse_images_file(p, raw.clone()).unwrap(),
+            parse_images_file(p, gz.finish().unwrap()).unwrap()
         );
         // A corrupt gzip stream is an I/O error naming the file, not a panic.
-        std::fs::write(dir.path().join("c.gz"), [0x1f, 0x8b, 8, 0, 1, 2, 3]).unwrap();
-        let e = read_images(&dir.path().join("c.gz")).unwrap_err();
+        let e = parse_images_file(Path::new("c.gz"), vec![0x1f, 0x8b, 8, 0, 1, 2, 3]).unwrap_err();
         assert!(
             matches!(e, IdxError::Io { .. }) && e.to_string().contains("c.gz"),
             "{e}"
         );
-        let e = Mnist::load(dir.path()).unwrap_err();
-        assert!(e.to_string().contains("train-images-idx3-ubyte"), "{e}");
-    }
-
-    #[test]
-    fn io_errors_say_their_cause_once() {
-        use std::error::Error;
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("c.gz"), [0x1f, 0x8b, 8, 0, 1, 2, 3]).unwrap();
-        let missing = load_split(dir.path(), "t10k").unwrap_err();
-        let corrupt = read_images(&dir.path().join("c.gz")).unwrap_err();
-        for e in [missing, corrupt] {
-            let cause = e.source().expect("the I/O error is the source").to_string();
-            // The cause is chained, not also printed in the error's own message.
-            assert!(!e.to_string().contains(&cause), "{e} / {cause}");
-        }
     }
 }

@@ -4,13 +4,12 @@
 //! connected: biases, weights, [scales, rolling mean, rolling variance]
 //! (bracketed parts when batch-normalised). Other layers hold nothing.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::layers::Kind;
 use crate::network::Network;
 
-/// Version written by [`weights_bytes`] and [`save_weights`]: 0.2.0 (u64 `seen`).
+/// Version written by [`weights_bytes`]: 0.2.0 (u64 `seen`).
 pub const WRITE_VERSION: (i32, i32, i32) = (0, 2, 0);
 
 /// Errors reading or writing `.weights`.
@@ -118,20 +117,6 @@ pub fn weights_bytes(net: &Network) -> Vec<u8> {
     out
 }
 
-/// Writes [`weights_bytes`] to `path` (via a temporary file and a rename, so a
-/// crash never leaves a half-written file under the final name).
-pub fn save_weights(net: &Network, path: &Path) -> Result<(), WeightsError> {
-    let io = |source| WeightsError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let tmp = path.with_extension("weights.tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(&weights_bytes(net)).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
-}
-
 /// Loads Darknet weights from `bytes` into `net` (all buffers, and `seen` from
 /// the header, as Darknet does). `origin` names the file in errors. On error
 /// the network is left unchanged.
@@ -230,13 +215,4 @@ pub fn read_weights(
         revision,
         seen,
     })
-}
-
-/// Reads `path` and loads it with [`read_weights`].
-pub fn load_weights(net: &mut Network, path: &Path) -> Result<WeightsHeader, WeightsError> {
-    let bytes = std::fs::read(path).map_err(|source| WeightsError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    read_weights(net, &bytes, &path.display().to_string())
 }

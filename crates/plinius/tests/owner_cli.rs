@@ -4,8 +4,8 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use hostio::keyfile::read_key_file;
 use seal::dataset::SealedDataset;
-use seal::keyfile::read_key_file;
 
 mod common;
 use common::{Env, contains, mnist_dir, seal_dataset_args};

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use seal::keyfile::read_key_file;
+use hostio::keyfile::read_key_file;
 
 mod common;
 use common::{Env, contains, field, mnist_dir};

@@ -517,7 +517,7 @@ fn hits(hay: &[u8], set: &HashSet<[u8; 16]>) -> usize {
 #[test]
 fn pool_and_checkpoint_hold_no_key_weights_or_images_in_clear() {
     let e = tiny_env();
-    let bundle = seal::keyfile::read_key_file(&e.path("owner.key")).unwrap();
+    let bundle = hostio::keyfile::read_key_file(&e.path("owner.key")).unwrap();
     let mut secrets = HashSet::new();
     for k in [
         bundle.dataset.key().expose_secret(),
@@ -526,7 +526,7 @@ fn pool_and_checkpoint_hold_no_key_weights_or_images_in_clear() {
         secrets.insert(<[u8; 16]>::try_from(&k[..16]).unwrap());
         secrets.insert(<[u8; 16]>::try_from(&k[16..]).unwrap());
     }
-    let images = nn::idx::load_split(Path::new(&mnist_arg()), "train").unwrap();
+    let images = hostio::idx::load_split(Path::new(&mnist_arg()), "train").unwrap();
     let px = &images.images.pixels[..SAMPLES as usize * 784];
     let image_windows = windows(px, 4, 6);
     assert!(image_windows.len() > 10_000, "{}", image_windows.len());
@@ -611,7 +611,7 @@ fn provisioned_bundle_flow_then_restart_needs_no_keys() {
     ] {
         assert!(report.contains(want), "{want}: {report}");
     }
-    let bundle = seal::keyfile::read_key_file(&e.path("owner.key")).unwrap();
+    let bundle = hostio::keyfile::read_key_file(&e.path("owner.key")).unwrap();
     for k in [
         bundle.dataset.key().expose_secret(),
         bundle.model.key().expose_secret(),

@@ -18,6 +18,12 @@
 //! - `slice 64K`: one 64 KiB write through a mutable slice;
 //! - `one write`: a transaction of a single u64 write;
 //! - `no write`: a write transaction that only reads.
+// Tests and examples may do I/O (files, environment, printing).
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 
 use ptm::{FlushStrategy, MemBackend, Pool, PoolSize, PtmError};
 use std::io::Write;

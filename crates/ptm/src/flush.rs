@@ -6,6 +6,7 @@
 
 use crate::error::{PtmError, Result};
 use std::fmt;
+#[cfg(feature = "file")]
 use std::path::Path;
 use std::str::FromStr;
 
@@ -89,7 +90,10 @@ impl FlushStrategy {
         )
     }
 
-    /// The strategy named by `PLINIUS_FLUSH`, if the variable is set.
+    /// The strategy named by `PLINIUS_FLUSH`, if the variable is set
+    /// (feature `file`: the host's override; reads the environment).
+    #[cfg(feature = "file")]
+    #[allow(clippy::disallowed_methods)]
     pub fn from_env() -> Result<Option<Self>> {
         match std::env::var(FLUSH_ENV) {
             Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim().parse()?)),
@@ -174,9 +178,11 @@ pub fn cpu_flush_support() -> CpuFlushSupport {
 }
 
 /// The magic number of tmpfs in `statfs.f_type`.
+#[cfg(feature = "file")]
 const TMPFS_MAGIC: i64 = 0x0102_1994;
 
 /// Whether `path` (a file or a directory) lives on tmpfs, which stands in for PM.
+#[cfg(feature = "file")]
 pub fn is_tmpfs(path: &Path) -> bool {
     use std::os::unix::ffi::OsStrExt;
     let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
@@ -198,6 +204,7 @@ pub fn is_tmpfs(path: &Path) -> bool {
 /// The strategy the pool opener picks for a file at `path` (or a new file in the
 /// directory `path`) when nothing overrides it: a cache-line flush on a DAX mount
 /// (`dax` = `MAP_SYNC` accepted) or on tmpfs (emulated PM), `msync` elsewhere.
+#[cfg(feature = "file")]
 pub fn auto_strategy(path: &Path, dax: bool) -> FlushStrategy {
     let cpu = cpu_flush_support();
     if dax || is_tmpfs(path) {
@@ -664,6 +671,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "file")]
     fn dev_shm_is_tmpfs_when_present() {
         let p = Path::new("/dev/shm");
         if p.exists() {

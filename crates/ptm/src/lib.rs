@@ -22,11 +22,24 @@
 //! # let _ = off;
 //! # Ok::<(), ptm::PtmError>(())
 //! ```
-
+// Unit tests may do I/O (temporary files, printing).
+#![cfg_attr(
+    test,
+    allow(
+        clippy::disallowed_methods,
+        clippy::disallowed_types,
+        clippy::disallowed_macros
+    )
+)]
 #![warn(missing_docs)]
 
 mod backend;
 mod error;
+// The mapped-file back-end (feature `file`) is the one part of the trusted
+// crates that does file I/O: the host uses it to open, lock, size, map and
+// msync pool files; the enclave links ptm without it.
+#[cfg(feature = "file")]
+#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
 mod file;
 pub mod flush;
 mod heap;
@@ -36,9 +49,12 @@ mod sim;
 
 pub use backend::{MemBackend, PmBackend, StoreFlush};
 pub use error::{PtmError, Result};
+#[cfg(feature = "file")]
 pub use file::FileBackend;
 pub use flush::{CpuFlushSupport, FlushStrategy, cpu_flush_support};
 pub use heap::{HeapStats, ROOT_COUNT};
 pub use layout::{HeaderInfo, PoolState};
-pub use pool::{Pool, PoolOptions, PoolSize, RawWriter, Tx, View, inspect_file};
+#[cfg(feature = "file")]
+pub use pool::inspect_file;
+pub use pool::{Pool, PoolOptions, PoolSize, RawWriter, Tx, View};
 pub use sim::{Eviction, SimPm};

@@ -39,6 +39,7 @@
 
 use crate::backend::{PmBackend, StoreFlush};
 use crate::error::{PtmError, Result};
+#[cfg(feature = "file")]
 use crate::file::{Fault, FileBackend, LockedFile};
 use crate::flush::{FlushStrategy, LINE};
 use crate::heap::{self, HeapStats};
@@ -304,14 +305,24 @@ impl Log {
     }
 }
 
-/// A persistent pool of the Romulus kind over a back-end `B`.
-pub struct Pool<B: PmBackend = FileBackend> {
-    backend: B,
-    info: HeaderInfo,
-    log: RwLock<Log>,
-    /// The back-end's [`StoreFlush`], checked (see [`checked_store_flush`]).
-    store_flush: StoreFlush,
+/// Defines [`Pool`], whose back-end defaults to the mapped file when the
+/// `file` feature is on (the struct is the same either way).
+macro_rules! pool_struct {
+    ($($default:ty)?) => {
+        /// A persistent pool of the Romulus kind over a back-end `B`.
+        pub struct Pool<B: PmBackend $(= $default)?> {
+            backend: B,
+            info: HeaderInfo,
+            log: RwLock<Log>,
+            /// The back-end's [`StoreFlush`], checked (see [`checked_store_flush`]).
+            store_flush: StoreFlush,
+        }
+    };
 }
+#[cfg(feature = "file")]
+pool_struct!(FileBackend);
+#[cfg(not(feature = "file"))]
+pool_struct!();
 
 /// The back-end's [`StoreFlush`], with `Inline` kept only for a cache-line
 /// strategy this CPU supports (the transaction then issues that instruction
@@ -329,13 +340,16 @@ fn round_up(x: u64, g: u64) -> Option<u64> {
     x.checked_add(g - 1).map(|v| v / g * g)
 }
 
+// Pools on files (feature `file`, host only): file I/O by design.
+#[cfg(feature = "file")]
+#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
 impl Pool<FileBackend> {
     /// Creates a pool file at `path` of the given sizes and opens it. Refuses an
     /// existing file unless `opts.overwrite`. The file is locked against other
     /// openers until the pool is dropped.
     pub fn create(path: impl AsRef<Path>, size: PoolSize, opts: &PoolOptions) -> Result<Self> {
         let path = path.as_ref();
-        let (main, raw) = Self::checked_sizes(path, size)?;
+        let (main, raw) = checked_sizes(path, size)?;
         let lf = LockedFile::create(path, opts.overwrite)?;
         let total = HEADER_LEN as u64 + 2 * main + raw;
         let made = (|| {
@@ -384,25 +398,27 @@ impl Pool<FileBackend> {
         };
         Ok(s == FlushStrategy::Msync)
     }
+}
 
-    fn checked_sizes(path: &Path, size: PoolSize) -> Result<(u64, u64)> {
-        let bad = |what: String| PtmError::BadSize {
-            path: path.to_path_buf(),
-            what,
-        };
-        let min_main = (heap::HEAP_START + 2 * heap::BLOCK_HDR) as u64;
-        let main = round_up(size.main.max(min_main), layout::GRANULE)
-            .filter(|m| *m <= layout::MAX_REGION)
-            .ok_or_else(|| bad(format!("main of {} bytes", size.main)))?;
-        let raw = round_up(size.raw, layout::GRANULE)
-            .filter(|r| *r <= layout::MAX_REGION)
-            .ok_or_else(|| bad(format!("raw of {} bytes", size.raw)))?;
-        Ok((main, raw))
-    }
+fn checked_sizes(path: &Path, size: PoolSize) -> Result<(u64, u64)> {
+    let bad = |what: String| PtmError::BadSize {
+        path: path.to_path_buf(),
+        what,
+    };
+    let min_main = (heap::HEAP_START + 2 * heap::BLOCK_HDR) as u64;
+    let main = round_up(size.main.max(min_main), layout::GRANULE)
+        .filter(|m| *m <= layout::MAX_REGION)
+        .ok_or_else(|| bad(format!("main of {} bytes", size.main)))?;
+    let raw = round_up(size.raw, layout::GRANULE)
+        .filter(|r| *r <= layout::MAX_REGION)
+        .ok_or_else(|| bad(format!("raw of {} bytes", size.raw)))?;
+    Ok((main, raw))
 }
 
 /// Reads the header of the pool file at `path` without locking, mapping or
 /// recovering it (for `plinius inspect`): sizes, state word, format version.
+#[cfg(feature = "file")]
+#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
 pub fn inspect_file(path: impl AsRef<Path>) -> Result<HeaderInfo> {
     let path = path.as_ref();
     let io = |op, source| PtmError::Io {
@@ -418,7 +434,11 @@ pub fn inspect_file(path: impl AsRef<Path>) -> Result<HeaderInfo> {
     layout::parse(path, &prefix[..n], len)
 }
 
+#[cfg(feature = "file")]
+#[allow(clippy::disallowed_types)]
 struct LockedFileRead(std::fs::File);
+#[cfg(feature = "file")]
+#[allow(clippy::disallowed_types)]
 impl LockedFileRead {
     fn read_prefix(&self, buf: &mut [u8]) -> std::io::Result<usize> {
         use std::os::unix::fs::FileExt;
@@ -440,7 +460,7 @@ impl<B: PmBackend> Pool<B> {
     /// header + 2 × main + raw after rounding) and opens it. Everything in the
     /// region is overwritten.
     pub fn format(backend: B, size: PoolSize) -> Result<Self> {
-        let (main, raw) = Pool::<FileBackend>::checked_sizes(backend.name(), size)?;
+        let (main, raw) = checked_sizes(backend.name(), size)?;
         Self::format_zeroed(backend, main, raw, false)
     }
 

@@ -1,6 +1,12 @@
 //! A pool with 1 GiB of main (a 2 GiB file) on /dev/shm: allocation across the
 //! whole range, a 256 MiB write in one transaction, reopen. Skipped (with a
 //! message) when /dev/shm is missing or has too little free space.
+// Tests and examples may do I/O (files, environment, printing).
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 
 use ptm::{Pool, PoolOptions, PoolSize, PtmError};
 use std::path::Path;

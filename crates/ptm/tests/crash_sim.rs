@@ -24,6 +24,12 @@
 //!
 //! `PTM_CRASH_TXS` sets the number of transactions (default 700, about 12,000
 //! images); the ignored test runs 6,000 (over 100,000 images).
+// Tests and examples may do I/O (files, environment, printing).
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 
 use ptm::{Eviction, PmBackend, Pool, PoolSize, PtmError, SimPm};
 

@@ -1,5 +1,11 @@
 //! Pool behaviour over the file back-end and plain memory: transactions, the
 //! allocator, roots, the raw region, and bad input.
+// Tests and examples may do I/O (files, environment, printing).
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 
 use ptm::{
     FlushStrategy, MemBackend, Pool, PoolOptions, PoolSize, PoolState, PtmError, inspect_file,

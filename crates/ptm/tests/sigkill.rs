@@ -2,6 +2,12 @@
 //! /dev/shm and is killed with SIGKILL at random moments; after each kill the
 //! pool must reopen (recovering the interrupted transaction) and the array must
 //! still be a permutation of 0..N with the right sum.
+// Tests and examples may do I/O (files, environment, printing).
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 
 use ptm::{Pool, PoolOptions, PoolState, inspect_file};
 use std::io::{BufRead, BufReader};

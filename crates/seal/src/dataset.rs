@@ -30,7 +30,6 @@
 //! persistent-memory region) and hands out record slices by index.
 
 use crate::error::{Result, SealError};
-use crate::files::checksum8;
 use crate::key::SealKey;
 use crate::record::{OVERHEAD, open_into, seal_into, sealed_len};
 
@@ -38,6 +37,15 @@ use crate::record::{OVERHEAD, open_into, seal_into, sealed_len};
 pub const DATASET_MAGIC: &[u8; 8] = b"PLSEALDS";
 /// Format version of the sealed dataset.
 pub const DATASET_VERSION: u32 = 1;
+/// The magic and version of a sealed dataset.
+const DATASET_HEADER: wire::Header = wire::Header {
+    magic: DATASET_MAGIC,
+    width: wire::VersionWidth::U32,
+    version: DATASET_VERSION,
+    min_len: HEADER_LEN,
+    foreign: "not a Plinius sealed dataset (bad magic)",
+    label: "sealed dataset format version",
+};
 /// Bytes of the header before the first record.
 pub const HEADER_LEN: usize = 128;
 /// Domain tag at the end of every sample's associated data.
@@ -119,16 +127,15 @@ impl DatasetHeader {
     }
 
     fn static_fields(&self) -> [u8; 56] {
-        let mut h = [0u8; 56];
-        h[..8].copy_from_slice(DATASET_MAGIC);
-        h[8..12].copy_from_slice(&DATASET_VERSION.to_le_bytes());
-        h[12..16].copy_from_slice(&self.split.code().to_le_bytes());
-        h[16..32].copy_from_slice(&self.dataset_id);
-        h[32..40].copy_from_slice(&self.sample_count.to_le_bytes());
-        h[40..44].copy_from_slice(&self.rows.to_le_bytes());
-        h[44..48].copy_from_slice(&self.cols.to_le_bytes());
-        h[48..52].copy_from_slice(&(self.record_len() as u32).to_le_bytes());
-        h
+        let mut w = wire::Writer::with_capacity(56);
+        DATASET_HEADER.write(&mut w);
+        w.u32(self.split.code());
+        w.bytes(&self.dataset_id);
+        w.u64(self.sample_count);
+        w.u32(self.rows);
+        w.u32(self.cols);
+        w.u32(self.record_len() as u32);
+        w.into_array().expect("52 bytes of fields fit 56")
     }
 
     /// Encodes the header, sealing its fields with `key` (the dataset record key).
@@ -137,7 +144,7 @@ impl DatasetHeader {
         let fields = self.static_fields();
         out[..56].copy_from_slice(&fields);
         seal_into(key, &header_aad(&fields), &[], &mut out[56..56 + OVERHEAD])?;
-        let c = checksum8(&out[..120]);
+        let c = wire::checksum8(&out[..120]);
         out[120..].copy_from_slice(&c);
         Ok(out)
     }
@@ -333,47 +340,36 @@ pub fn parse_header(bytes: &[u8], what: &str) -> Result<DatasetHeader> {
             ),
         ));
     }
-    if &bytes[..8] != DATASET_MAGIC {
-        return Err(SealError::format(
-            what,
-            "not a Plinius sealed dataset (bad magic)",
-        ));
-    }
-    let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().expect("4 bytes"));
-    let version = u32_at(8);
-    if version != DATASET_VERSION {
-        return Err(SealError::format(
-            what,
-            format!("sealed dataset format version {version}, this build reads {DATASET_VERSION}"),
-        ));
-    }
-    if checksum8(&bytes[..120]) != bytes[120..128] {
+    let mut r = DATASET_HEADER.check(bytes, what)?;
+    if !wire::checksum_ok(bytes, 120) {
         return Err(SealError::format(
             what,
             "header checksum mismatch (corrupted header)",
         ));
     }
-    let split = Split::from_code(u32_at(12))
-        .ok_or_else(|| SealError::format(what, format!("unknown split code {}", u32_at(12))))?;
+    let code = r.u32("split")?;
+    let split = Split::from_code(code)
+        .ok_or_else(|| SealError::format(what, format!("unknown split code {code}")))?;
     let header = DatasetHeader {
         split,
-        dataset_id: bytes[16..32].try_into().expect("16 bytes"),
-        sample_count: u64::from_le_bytes(bytes[32..40].try_into().expect("8 bytes")),
-        rows: u32_at(40),
-        cols: u32_at(44),
+        dataset_id: r.array("dataset id")?,
+        sample_count: r.u64("sample count")?,
+        rows: r.u32("rows")?,
+        cols: r.u32("cols")?,
     };
+    let record_len = r.u32("record length")?;
     if header.rows == 0 || header.cols == 0 || header.pixels() > (1 << 28) {
         return Err(SealError::format(
             what,
             format!("implausible sample shape {}x{}", header.rows, header.cols),
         ));
     }
-    if u32_at(48) as usize != header.record_len() {
+    if record_len as usize != header.record_len() {
         return Err(SealError::format(
             what,
             format!(
                 "record length {} does not match shape {}x{} (expected {})",
-                u32_at(48),
+                record_len,
                 header.rows,
                 header.cols,
                 header.record_len()
@@ -473,7 +469,7 @@ mod tests {
         // A header re-checksummed by an attacker with another count fails the seal.
         let mut forged = bytes.clone();
         forged[32..40].copy_from_slice(&2u64.to_le_bytes());
-        let c = checksum8(&forged[..120]);
+        let c = wire::checksum8(&forged[..120]);
         forged[120..128].copy_from_slice(&c);
         let forged = &forged[..forged.len() - 33];
         let ds = SealedDataset::parse(forged, "x").unwrap();

@@ -95,11 +95,13 @@ impl SealError {
             reason: reason.into(),
         }
     }
+}
 
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        SealError::Io {
-            path: path.into(),
-            source,
+impl From<wire::WireError> for SealError {
+    fn from(e: wire::WireError) -> Self {
+        SealError::Format {
+            what: e.what().to_string(),
+            reason: e.reason(),
         }
     }
 }

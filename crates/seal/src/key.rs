@@ -255,8 +255,15 @@ pub struct KeyBundle {
     pub model: ModelKey,
 }
 
-/// Magic of a serialised [`KeyBundle`].
-const BUNDLE_MAGIC: &[u8; 4] = b"PLKB";
+/// Magic and version of a serialised [`KeyBundle`].
+const BUNDLE_HEADER: wire::Header = wire::Header {
+    magic: b"PLKB",
+    width: wire::VersionWidth::U16,
+    version: BUNDLE_VERSION as u32,
+    min_len: BUNDLE_LEN,
+    foreign: "not a Plinius key bundle (bad magic)",
+    label: "format version",
+};
 /// Format version of a serialised [`KeyBundle`].
 pub const BUNDLE_VERSION: u16 = 1;
 /// Length of a serialised [`KeyBundle`].
@@ -275,13 +282,12 @@ impl KeyBundle {
     /// model key`. The result holds key bytes: it is zeroised on drop and must
     /// only be written sealed.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let mut v = Zeroizing::new(Vec::with_capacity(BUNDLE_LEN));
-        v.extend_from_slice(BUNDLE_MAGIC);
-        v.extend_from_slice(&BUNDLE_VERSION.to_le_bytes());
-        v.extend_from_slice(&0u16.to_le_bytes());
-        v.extend_from_slice(self.dataset.key().expose_secret());
-        v.extend_from_slice(self.model.key().expose_secret());
-        v
+        let mut w = wire::Writer::with_capacity(BUNDLE_LEN);
+        BUNDLE_HEADER.write(&mut w);
+        w.u16(0);
+        w.bytes(self.dataset.key().expose_secret());
+        w.bytes(self.model.key().expose_secret());
+        w.into_zeroizing()
     }
 
     /// Parses [`KeyBundle::to_bytes`] output, checking magic, version and length.
@@ -293,23 +299,12 @@ impl KeyBundle {
                 format!("length {} bytes, expected {BUNDLE_LEN}", bytes.len()),
             ));
         }
-        if &bytes[..4] != BUNDLE_MAGIC {
-            return Err(SealError::format(
-                what,
-                "not a Plinius key bundle (bad magic)",
-            ));
-        }
-        let version = u16::from_le_bytes([bytes[4], bytes[5]]);
-        if version != BUNDLE_VERSION {
-            return Err(SealError::format(
-                what,
-                format!("format version {version}, this build reads {BUNDLE_VERSION}"),
-            ));
-        }
+        let mut r = BUNDLE_HEADER.check(bytes, what)?;
+        r.skip(2, "reserved")?;
         let mut d = [0u8; KEY_LEN];
         let mut m = [0u8; KEY_LEN];
-        d.copy_from_slice(&bytes[8..8 + KEY_LEN]);
-        m.copy_from_slice(&bytes[8 + KEY_LEN..]);
+        d.copy_from_slice(r.take(KEY_LEN, "dataset key")?);
+        m.copy_from_slice(r.take(KEY_LEN, "model key")?);
         let bundle = KeyBundle {
             dataset: DatasetKey(Key256::from_bytes(d)),
             model: ModelKey(Key256::from_bytes(m)),

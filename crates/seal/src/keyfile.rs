@@ -1,18 +1,24 @@
-//! The owner's key file: a versioned binary file, mode 0600, holding the
-//! owner's [`KeyBundle`] (dataset key and model key).
+//! The owner's key file format: a versioned binary file (written with mode
+//! 0600 by the host) holding the owner's [`KeyBundle`] (dataset key and
+//! model key). Encoding and decoding only: no file I/O here.
 //!
 //! Layout: `"PLOWNKEY"` ‖ version u16 LE (1) ‖ 0u16 ‖ bundle length u32 LE ‖
 //! serialised bundle ‖ checksum (first 8 bytes of SHA-256 of all before it).
 
-use std::path::Path;
-
 use zeroize::Zeroizing;
 
 use crate::error::{Result, SealError};
-use crate::files::{checksum8, read_secret_file, write_secret_file};
 use crate::key::{BUNDLE_LEN, KeyBundle};
 
-const MAGIC: &[u8; 8] = b"PLOWNKEY";
+/// The key file's header: magic and version.
+const HEADER: wire::Header = wire::Header {
+    magic: b"PLOWNKEY",
+    width: wire::VersionWidth::U16,
+    version: KEYFILE_VERSION as u32,
+    min_len: 16,
+    foreign: "not a Plinius owner key file (bad magic)",
+    label: "key file format version",
+};
 /// Version of the owner key file format.
 pub const KEYFILE_VERSION: u16 = 1;
 /// Length of an owner key file.
@@ -20,32 +26,18 @@ pub const KEYFILE_LEN: usize = 8 + 2 + 2 + 4 + BUNDLE_LEN + 8;
 
 /// Serialises `bundle` as an owner key file.
 pub fn encode_key_file(bundle: &KeyBundle) -> Zeroizing<Vec<u8>> {
-    let mut v = Zeroizing::new(Vec::with_capacity(KEYFILE_LEN));
-    v.extend_from_slice(MAGIC);
-    v.extend_from_slice(&KEYFILE_VERSION.to_le_bytes());
-    v.extend_from_slice(&0u16.to_le_bytes());
-    v.extend_from_slice(&(BUNDLE_LEN as u32).to_le_bytes());
-    v.extend_from_slice(&bundle.to_bytes());
-    let c = checksum8(&v);
-    v.extend_from_slice(&c);
-    v
+    let mut w = wire::Writer::with_capacity(KEYFILE_LEN);
+    HEADER.write(&mut w);
+    w.u16(0);
+    w.u32(BUNDLE_LEN as u32);
+    w.bytes(&bundle.to_bytes());
+    w.checksum();
+    w.into_zeroizing()
 }
 
 /// Parses an owner key file's bytes; `what` names it in errors.
 pub fn decode_key_file(bytes: &[u8], what: &str) -> Result<KeyBundle> {
-    if bytes.len() < 16 || &bytes[..8] != MAGIC {
-        return Err(SealError::format(
-            what,
-            "not a Plinius owner key file (bad magic)",
-        ));
-    }
-    let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-    if version != KEYFILE_VERSION {
-        return Err(SealError::format(
-            what,
-            format!("key file format version {version}, this build reads {KEYFILE_VERSION}"),
-        ));
-    }
+    let mut r = HEADER.check(bytes, what)?;
     if bytes.len() != KEYFILE_LEN {
         return Err(SealError::format(
             what,
@@ -55,36 +47,24 @@ pub fn decode_key_file(bytes: &[u8], what: &str) -> Result<KeyBundle> {
             ),
         ));
     }
-    let body = &bytes[..KEYFILE_LEN - 8];
-    if checksum8(body) != bytes[KEYFILE_LEN - 8..] {
+    if !wire::checksum_ok(bytes, KEYFILE_LEN - 8) {
         return Err(SealError::format(
             what,
             "checksum mismatch (corrupted key file)",
         ));
     }
-    let blen = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes")) as usize;
+    r.skip(2, "reserved")?;
+    let blen = r.u32("bundle length")? as usize;
     if blen != BUNDLE_LEN {
         return Err(SealError::format(
             what,
             format!("bundle length {blen}, expected {BUNDLE_LEN}"),
         ));
     }
-    KeyBundle::from_bytes(&bytes[16..16 + BUNDLE_LEN]).map_err(|e| match e {
+    KeyBundle::from_bytes(r.take(BUNDLE_LEN, "key bundle")?).map_err(|e| match e {
         SealError::Format { reason, .. } => SealError::format(what, reason),
         other => other,
     })
-}
-
-/// Writes `bundle` to a new key file at `path` (mode 0600). Refuses to
-/// overwrite an existing file unless `overwrite`.
-pub fn write_key_file(path: &Path, bundle: &KeyBundle, overwrite: bool) -> Result<()> {
-    write_secret_file(path, &encode_key_file(bundle), overwrite)
-}
-
-/// Reads the owner key file at `path`, refusing it if others can read it.
-pub fn read_key_file(path: &Path) -> Result<KeyBundle> {
-    let bytes = read_secret_file(path)?;
-    decode_key_file(&bytes, &format!("{}", path.display()))
 }
 
 #[cfg(test)]
@@ -93,12 +73,9 @@ mod tests {
 
     #[test]
     fn round_trip_and_corruption() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("owner.key");
         let b = KeyBundle::generate().unwrap();
-        write_key_file(&p, &b, false).unwrap();
-        assert_eq!(read_key_file(&p).unwrap(), b);
-        let bytes = std::fs::read(&p).unwrap();
+        let bytes = encode_key_file(&b).to_vec();
+        assert_eq!(decode_key_file(&bytes, "owner.key").unwrap(), b);
         for i in 0..bytes.len() {
             let mut bad = bytes.clone();
             bad[i] ^= 0x10;

@@ -5,7 +5,7 @@
 //!   memory, memory maps) without extra copies; [`chunked`]: buffers of any
 //!   size, each chunk bound to its index and the chunk count.
 //! - [`key`]: 256-bit keys, HKDF subkeys per use, the owner's [`KeyBundle`];
-//!   zeroised on drop, never printed. [`keyfile`]: the owner's 0600 key file.
+//!   zeroised on drop, never printed. [`keyfile`]: the owner's key file format.
 //! - [`dataset`]: the sealed dataset file format and its reader.
 //! - [`evidence`]: the attestation seam ([`evidence::EvidenceProvider`],
 //!   [`evidence::verify`]) with the `sim` and `tsm` back-ends.
@@ -15,13 +15,24 @@
 //!   non-temporal stores.
 //! - [`platform`]: the simulated platform (signing key and sealing secret) and
 //!   sealing to the platform for restarts.
+//!
+//! No file, socket, process or environment I/O: the host reads and writes
+//! these formats' files (`hostio`).
+// Unit tests may do I/O (temporary files, printing).
+#![cfg_attr(
+    test,
+    allow(
+        clippy::disallowed_methods,
+        clippy::disallowed_types,
+        clippy::disallowed_macros
+    )
+)]
 #![warn(missing_docs)]
 
 pub mod chunked;
 pub mod dataset;
 pub mod error;
 pub mod evidence;
-pub mod files;
 pub mod key;
 pub mod keyfile;
 pub mod platform;

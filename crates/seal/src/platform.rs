@@ -2,18 +2,12 @@
 //! seals data to an enclave measurement, so that a restarted enclave with the
 //! same code can recover its keys without the owner.
 //!
-//! [`SimPlatform`] simulates one in a directory (mode 0700) holding:
-//! - `signing.key`: the Ed25519 platform signing key (0600),
-//! - `sealing.key`: the platform sealing secret (0600),
-//! - `platform.pub`: the signing public key in hex (public; verifiers pin it).
-//!
-//! It is **insecure**: whoever reads these files can forge evidence and
-//! unseal. It is for development and CI. [`resolve_sim_dir`] picks the
-//! directory: `--platform DIR`, else `$PLINIUS_SIM_PLATFORM`, else
-//! `$XDG_DATA_HOME/plinius/sim-platform`, else
-//! `~/.local/share/plinius/sim-platform`.
-
-use std::path::{Path, PathBuf};
+//! [`SimPlatformKeys`] simulates one with two secrets: an Ed25519 signing
+//! key and a sealing secret. It is **insecure**: whoever holds them can
+//! forge evidence and unseal. It is for development and CI. The host keeps
+//! them in a directory (`hostio::platform::SimPlatform`), as key files in
+//! the format of [`SimPlatformKeys::signing_key_file`] and
+//! [`SimPlatformKeys::sealing_key_file`].
 
 use ed25519_dalek::SigningKey;
 use zeroize::Zeroizing;
@@ -21,14 +15,8 @@ use zeroize::Zeroizing;
 use crate::error::{Result, SealError};
 use crate::evidence::Measurement;
 use crate::evidence::sim::SimProvider;
-use crate::files::{
-    checksum8, create_private_dir, read_secret_file, write_public_file, write_secret_file,
-};
 use crate::key::{KEY_LEN, Key256, KeyBundle};
 use crate::record::{open_to_vec, seal_to_vec};
-
-/// Environment variable naming the simulated platform directory.
-pub const SIM_PLATFORM_ENV: &str = "PLINIUS_SIM_PLATFORM";
 
 /// Seals data to an enclave measurement on this platform.
 pub trait PlatformSealer {
@@ -45,161 +33,111 @@ pub trait PlatformSealer {
     ) -> Result<Zeroizing<Vec<u8>>>;
 }
 
-/// The simulated platform directory to use (see the module docs).
-pub fn resolve_sim_dir(explicit: Option<&Path>) -> Result<PathBuf> {
-    if let Some(p) = explicit {
-        return Ok(p.to_path_buf());
-    }
-    if let Some(p) = std::env::var_os(SIM_PLATFORM_ENV).filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(p));
-    }
-    if let Some(p) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(p).join("plinius/sim-platform"));
-    }
-    if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(h).join(".local/share/plinius/sim-platform"));
-    }
-    Err(SealError::format(
-        "simulated platform",
-        format!("no directory: pass --platform DIR or set {SIM_PLATFORM_ENV}"),
-    ))
-}
-
-const KEY_MAGIC: &[u8; 8] = b"PLSIMPLT";
-const KEY_VERSION: u16 = 1;
 const KIND_SIGNING: u16 = 1;
 const KIND_SEALING: u16 = 2;
 const KEY_FILE_LEN: usize = 8 + 2 + 2 + KEY_LEN + 8;
+/// The header of a simulated platform key file.
+const KEY_HEADER: wire::Header = wire::Header {
+    magic: b"PLSIMPLT",
+    width: wire::VersionWidth::U16,
+    version: 1,
+    min_len: KEY_FILE_LEN,
+    foreign: "not a simulated platform key file",
+    label: "format version",
+};
 
 fn encode_platform_key(kind: u16, key: &[u8; KEY_LEN]) -> Zeroizing<Vec<u8>> {
-    let mut v = Zeroizing::new(Vec::with_capacity(KEY_FILE_LEN));
-    v.extend_from_slice(KEY_MAGIC);
-    v.extend_from_slice(&KEY_VERSION.to_le_bytes());
-    v.extend_from_slice(&kind.to_le_bytes());
-    v.extend_from_slice(key);
-    let c = checksum8(&v);
-    v.extend_from_slice(&c);
-    v
+    let mut w = wire::Writer::with_capacity(KEY_FILE_LEN);
+    KEY_HEADER.write(&mut w);
+    w.u16(kind);
+    w.bytes(key);
+    w.checksum();
+    w.into_zeroizing()
 }
 
-fn decode_platform_key(path: &Path, kind: u16) -> Result<Key256> {
-    let b = read_secret_file(path)?;
-    let what = format!("{}", path.display());
-    if b.len() != KEY_FILE_LEN || &b[..8] != KEY_MAGIC {
-        return Err(SealError::format(what, "not a simulated platform key file"));
+fn decode_platform_key(b: &[u8], kind: u16, what: &str) -> Result<Key256> {
+    if b.len() != KEY_FILE_LEN {
+        return Err(SealError::format(what, KEY_HEADER.foreign));
     }
-    let version = u16::from_le_bytes([b[8], b[9]]);
-    if version != KEY_VERSION {
-        return Err(SealError::format(
-            what,
-            format!("format version {version}, this build reads {KEY_VERSION}"),
-        ));
-    }
-    if u16::from_le_bytes([b[10], b[11]]) != kind {
+    let mut r = KEY_HEADER.check(b, what)?;
+    if r.u16("key kind")? != kind {
         return Err(SealError::format(
             what,
             "holds the wrong kind of platform key",
         ));
     }
-    if checksum8(&b[..KEY_FILE_LEN - 8]) != b[KEY_FILE_LEN - 8..] {
+    if !wire::checksum_ok(b, KEY_FILE_LEN - 8) {
         return Err(SealError::format(what, "checksum mismatch (corrupted)"));
     }
-    Key256::from_slice(&b[12..12 + KEY_LEN])
+    Key256::from_slice(r.take(KEY_LEN, "key")?)
 }
 
-/// A simulated platform: Ed25519 signing key and sealing secret in a directory.
-pub struct SimPlatform {
-    dir: PathBuf,
+/// A simulated platform: Ed25519 signing key and sealing secret.
+pub struct SimPlatformKeys {
     signing: SigningKey,
     sealing: Key256,
 }
 
-impl std::fmt::Debug for SimPlatform {
+impl std::fmt::Debug for SimPlatformKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "SimPlatform({}, public key {})",
-            self.dir.display(),
+            "SimPlatformKeys(public key {})",
             hex::encode(self.public_key())
         )
     }
 }
 
-impl SimPlatform {
-    /// Opens the platform in `dir`, creating it if the directory does not
-    /// exist or is empty. Returns whether it was created. A directory with
-    /// some but not all of the files is an error (never silently replaced).
-    pub fn open_or_create(dir: &Path) -> Result<(Self, bool)> {
-        let files = ["signing.key", "sealing.key", "platform.pub"];
-        let present: Vec<bool> = files.iter().map(|f| dir.join(f).exists()).collect();
-        if present.iter().all(|&p| p) {
-            return Ok((Self::open(dir)?, false));
-        }
-        if present.iter().any(|&p| p) {
-            return Err(SealError::format(
-                format!("{}", dir.display()),
-                "incomplete simulated platform (some of signing.key, sealing.key, platform.pub \
-                 are missing); refusing to replace it",
-            ));
-        }
-        create_private_dir(dir)?;
+impl SimPlatformKeys {
+    /// A new platform with fresh random secrets.
+    pub fn generate() -> Result<Self> {
         let seed = Key256::generate()?;
-        let sealing = Key256::generate()?;
-        write_secret_file(
-            &dir.join("signing.key"),
-            &encode_platform_key(KIND_SIGNING, seed.expose_secret()),
-            false,
-        )?;
-        write_secret_file(
-            &dir.join("sealing.key"),
-            &encode_platform_key(KIND_SEALING, sealing.expose_secret()),
-            false,
-        )?;
-        let signing = SigningKey::from_bytes(seed.expose_secret());
-        let public = hex::encode(signing.verifying_key().to_bytes());
-        write_public_file(
-            &dir.join("platform.pub"),
-            format!("{public}\n").as_bytes(),
-            false,
-        )?;
-        Ok((
-            SimPlatform {
-                dir: dir.to_path_buf(),
-                signing,
-                sealing,
-            },
-            true,
-        ))
+        Ok(SimPlatformKeys {
+            signing: SigningKey::from_bytes(seed.expose_secret()),
+            sealing: Key256::generate()?,
+        })
     }
 
-    /// Opens an existing platform in `dir`.
-    pub fn open(dir: &Path) -> Result<Self> {
-        let seed = decode_platform_key(&dir.join("signing.key"), KIND_SIGNING)?;
-        let sealing = decode_platform_key(&dir.join("sealing.key"), KIND_SEALING)?;
-        let signing = SigningKey::from_bytes(seed.expose_secret());
-        let platform = SimPlatform {
-            dir: dir.to_path_buf(),
-            signing,
+    /// A platform from its two secrets (tests and fixtures).
+    pub fn from_secrets(signing_seed: &Key256, sealing: Key256) -> Self {
+        SimPlatformKeys {
+            signing: SigningKey::from_bytes(signing_seed.expose_secret()),
             sealing,
-        };
-        let published = read_public_key(dir)?;
-        if published != platform.public_key() {
-            return Err(SealError::format(
-                format!("{}", dir.join("platform.pub").display()),
-                "does not match signing.key",
-            ));
         }
-        Ok(platform)
     }
 
-    /// The directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// Decodes the two key files' bytes; `signing_what` and `sealing_what`
+    /// name them in errors.
+    pub fn from_key_files(
+        signing: &[u8],
+        signing_what: &str,
+        sealing: &[u8],
+        sealing_what: &str,
+    ) -> Result<Self> {
+        let seed = decode_platform_key(signing, KIND_SIGNING, signing_what)?;
+        let sealing = decode_platform_key(sealing, KIND_SEALING, sealing_what)?;
+        Ok(Self::from_secrets(&seed, sealing))
+    }
+
+    /// The signing key file's bytes: `"PLSIMPLT" ‖ version u16 ‖ kind u16 (1)
+    /// ‖ Ed25519 seed ‖ checksum`. Secret.
+    pub fn signing_key_file(&self) -> Zeroizing<Vec<u8>> {
+        encode_platform_key(KIND_SIGNING, self.signing.as_bytes())
+    }
+
+    /// The sealing key file's bytes (kind 2). Secret.
+    pub fn sealing_key_file(&self) -> Zeroizing<Vec<u8>> {
+        encode_platform_key(KIND_SEALING, self.sealing.expose_secret())
     }
 
     /// The Ed25519 public key verifiers pin.
     pub fn public_key(&self) -> [u8; 32] {
         self.signing.verifying_key().to_bytes()
+    }
+
+    /// The public key file's text: 64 hex digits and a newline.
+    pub fn public_key_file(&self) -> String {
+        format!("{}\n", hex::encode(self.public_key()))
     }
 
     /// An evidence provider that reports `measurement` (in a real TEE the
@@ -218,17 +156,6 @@ impl SimPlatform {
     }
 }
 
-/// Reads `platform.pub` (hex Ed25519 public key) from a platform directory;
-/// needs no secret, so a verifier on the same machine can pin it.
-pub fn read_public_key(dir: &Path) -> Result<[u8; 32]> {
-    let p = dir.join("platform.pub");
-    let s = std::fs::read_to_string(&p).map_err(|e| SealError::io(&p, e))?;
-    parse_public_key(s.trim()).map_err(|e| match e {
-        SealError::Format { reason, .. } => SealError::format(format!("{}", p.display()), reason),
-        other => other,
-    })
-}
-
 /// Parses a 64-hex-digit Ed25519 public key.
 pub fn parse_public_key(s: &str) -> Result<[u8; 32]> {
     let v = hex::decode(s.trim())
@@ -241,20 +168,26 @@ pub fn parse_public_key(s: &str) -> Result<[u8; 32]> {
     })
 }
 
-const SEALED_MAGIC: &[u8; 8] = b"PLPLSEAL";
-const SEALED_VERSION: u16 = 1;
+/// The header of a platform-sealed blob.
+const SEALED_HEADER: wire::Header = wire::Header {
+    magic: b"PLPLSEAL",
+    width: wire::VersionWidth::U16,
+    version: 1,
+    min_len: 12,
+    foreign: "not a platform-sealed blob (bad magic)",
+    label: "format version",
+};
 
 fn platform_aad(purpose: &str, measurement: &Measurement) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(12 + purpose.len() + 48);
-    aad.extend_from_slice(SEALED_MAGIC);
-    aad.extend_from_slice(&SEALED_VERSION.to_le_bytes());
-    aad.extend_from_slice(&(purpose.len() as u16).to_le_bytes());
-    aad.extend_from_slice(purpose.as_bytes());
-    aad.extend_from_slice(&measurement.0);
-    aad
+    let mut w = wire::Writer::with_capacity(12 + purpose.len() + 48);
+    SEALED_HEADER.write(&mut w);
+    w.u16(purpose.len() as u16);
+    w.bytes(purpose.as_bytes());
+    w.bytes(&measurement.0);
+    w.into_vec()
 }
 
-impl PlatformSealer for SimPlatform {
+impl PlatformSealer for SimPlatformKeys {
     /// Blob: `"PLPLSEAL" ‖ version u16 ‖ purpose length u16 ‖ purpose ‖
     /// measurement (48) ‖ record`, the record sealed with a key derived from
     /// the platform secret and the measurement, AAD = everything before it.
@@ -273,37 +206,25 @@ impl PlatformSealer for SimPlatform {
         blob: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>> {
         let what = format!("platform-sealed {purpose}");
-        if blob.len() < 12 || &blob[..8] != SEALED_MAGIC {
-            return Err(SealError::format(
-                what,
-                "not a platform-sealed blob (bad magic)",
-            ));
-        }
-        let version = u16::from_le_bytes([blob[8], blob[9]]);
-        if version != SEALED_VERSION {
-            return Err(SealError::format(
-                what,
-                format!("format version {version}, this build reads {SEALED_VERSION}"),
-            ));
-        }
-        let plen = u16::from_le_bytes([blob[10], blob[11]]) as usize;
-        if blob.len() < 12 + plen + 48 {
-            return Err(SealError::format(what, "truncated"));
-        }
-        let stored_purpose = &blob[12..12 + plen];
+        let mut r = SEALED_HEADER.check(blob, &what)?;
+        let plen = r.u16("purpose length")? as usize;
+        let (stored_purpose, stored_m) = match (r.take(plen, "purpose"), r.take(48, "measurement"))
+        {
+            (Ok(p), Ok(m)) => (p, m),
+            _ => return Err(SealError::format(&what, "truncated")),
+        };
         if stored_purpose != purpose.as_bytes() {
             return Err(SealError::format(
-                what,
+                &what,
                 format!(
                     "sealed for purpose {:?}",
                     String::from_utf8_lossy(stored_purpose)
                 ),
             ));
         }
-        let stored_m = &blob[12 + plen..12 + plen + 48];
         if stored_m != measurement.0 {
             return Err(SealError::format(
-                what,
+                &what,
                 format!(
                     "sealed for enclave measurement {}, this enclave is {}",
                     hex::encode(stored_m),
@@ -344,36 +265,34 @@ pub fn unseal_from_platform(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
     #[test]
-    fn created_once_with_private_files_then_reopened() {
-        let d = tempfile::tempdir().unwrap();
-        let dir = d.path().join("plat");
-        let (p, created) = SimPlatform::open_or_create(&dir).unwrap();
-        assert!(created);
-        for f in ["signing.key", "sealing.key"] {
-            let mode = std::fs::metadata(dir.join(f)).unwrap().permissions().mode() & 0o777;
-            assert_eq!(mode, 0o600, "{f}");
-        }
-        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o700);
-        let (q, created) = SimPlatform::open_or_create(&dir).unwrap();
-        assert!(!created);
+    fn key_files_round_trip_and_are_checked() {
+        let p = SimPlatformKeys::generate().unwrap();
+        let (sg, sl) = (p.signing_key_file(), p.sealing_key_file());
+        let q = SimPlatformKeys::from_key_files(&sg, "signing.key", &sl, "sealing.key").unwrap();
         assert_eq!(p.public_key(), q.public_key());
-        assert_eq!(read_public_key(&dir).unwrap(), p.public_key());
-        // Incomplete platform: refused, not replaced.
-        std::fs::remove_file(dir.join("sealing.key")).unwrap();
-        let e = SimPlatform::open_or_create(&dir).unwrap_err();
-        assert!(e.to_string().contains("incomplete"), "{e}");
-        assert!(dir.join("signing.key").exists());
+        let e =
+            SimPlatformKeys::from_key_files(&sl, "signing.key", &sg, "sealing.key").unwrap_err();
+        assert!(e.to_string().contains("wrong kind"), "{e}");
+        for i in 0..sg.len() {
+            let mut bad = sg.to_vec();
+            bad[i] ^= 1;
+            assert!(
+                SimPlatformKeys::from_key_files(&bad, "s", &sl, "t").is_err(),
+                "byte {i}"
+            );
+        }
+        assert_eq!(
+            parse_public_key(p.public_key_file().trim()).unwrap(),
+            p.public_key()
+        );
     }
 
     #[test]
     fn platform_sealing_binds_measurement_platform_and_purpose() {
-        let d = tempfile::tempdir().unwrap();
-        let (p, _) = SimPlatform::open_or_create(&d.path().join("a")).unwrap();
-        let (other, _) = SimPlatform::open_or_create(&d.path().join("b")).unwrap();
+        let p = SimPlatformKeys::generate().unwrap();
+        let other = SimPlatformKeys::generate().unwrap();
         let m = Measurement::of(b"enclave v1");
         let m2 = Measurement::of(b"enclave v2");
         let bundle = KeyBundle::generate().unwrap();

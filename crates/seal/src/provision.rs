@@ -70,8 +70,15 @@ impl EnclaveKeyPair {
     }
 }
 
-const ATTESTED_MAGIC: &[u8; 8] = b"PLATTKEY";
-const ATTESTED_VERSION: u16 = 1;
+/// The header of an evidence file ([`AttestedKey`]).
+const ATTESTED_HEADER: wire::Header = wire::Header {
+    magic: b"PLATTKEY",
+    width: wire::VersionWidth::U16,
+    version: 1,
+    min_len: 44,
+    foreign: "not a Plinius evidence file (bad magic)",
+    label: "format version",
+};
 
 /// What the enclave publishes: its ephemeral public key and the evidence
 /// whose report data binds that key to the verifier's nonce.
@@ -86,40 +93,34 @@ pub struct AttestedKey {
 impl AttestedKey {
     /// Serialises: `"PLATTKEY" ‖ version u16 ‖ 0u16 ‖ public key ‖ evidence`.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut v = Vec::new();
-        v.extend_from_slice(ATTESTED_MAGIC);
-        v.extend_from_slice(&ATTESTED_VERSION.to_le_bytes());
-        v.extend_from_slice(&0u16.to_le_bytes());
-        v.extend_from_slice(&self.public_key);
-        v.extend_from_slice(&self.evidence.to_bytes());
-        v
+        let mut w = wire::Writer::new();
+        ATTESTED_HEADER.write(&mut w);
+        w.u16(0);
+        w.bytes(&self.public_key);
+        w.bytes(&self.evidence.to_bytes());
+        w.into_vec()
     }
 
     /// Parses [`AttestedKey::to_bytes`] output.
     pub fn from_bytes(b: &[u8]) -> Result<Self> {
-        let what = "evidence file";
-        if b.len() < 44 || &b[..8] != ATTESTED_MAGIC {
-            return Err(SealError::format(
-                what,
-                "not a Plinius evidence file (bad magic)",
-            ));
-        }
-        let version = u16::from_le_bytes([b[8], b[9]]);
-        if version != ATTESTED_VERSION {
-            return Err(SealError::format(
-                what,
-                format!("format version {version}, this build reads {ATTESTED_VERSION}"),
-            ));
-        }
+        let mut r = ATTESTED_HEADER.check(b, "evidence file")?;
+        r.skip(2, "reserved")?;
         Ok(AttestedKey {
-            public_key: b[12..44].try_into().expect("32 bytes"),
-            evidence: Evidence::from_bytes(&b[44..])?,
+            public_key: r.array("public key")?,
+            evidence: Evidence::from_bytes(r.rest())?,
         })
     }
 }
 
-const BUNDLE_MAGIC: &[u8; 8] = b"PLBUNDLE";
-const BUNDLE_VERSION: u16 = 1;
+/// The header of a sealed key bundle file (also its HPKE associated data).
+const BUNDLE_HEADER: wire::Header = wire::Header {
+    magic: b"PLBUNDLE",
+    width: wire::VersionWidth::U16,
+    version: 1,
+    min_len: 10 + 32,
+    foreign: "not a Plinius sealed bundle (bad magic)",
+    label: "format version",
+};
 const HPKE_INFO_DOMAIN: &[u8] = b"plinius/provision/v1";
 
 fn hpke_info(nonce: &[u8], enclave_public_key: &[u8; 32]) -> Vec<u8> {
@@ -131,11 +132,8 @@ fn hpke_info(nonce: &[u8], enclave_public_key: &[u8; 32]) -> Vec<u8> {
     info
 }
 
-fn bundle_aad() -> [u8; 10] {
-    let mut a = [0u8; 10];
-    a[..8].copy_from_slice(BUNDLE_MAGIC);
-    a[8..].copy_from_slice(&BUNDLE_VERSION.to_le_bytes());
-    a
+fn bundle_aad() -> Vec<u8> {
+    BUNDLE_HEADER.to_bytes()
 }
 
 /// Seals `bundle` to `enclave_public_key` for the session with `nonce`.
@@ -157,7 +155,7 @@ pub fn seal_bundle(
         &aad,
     )
     .map_err(|e| SealError::Provision(format!("HPKE seal failed: {e}")))?;
-    let mut out = aad.to_vec();
+    let mut out = aad;
     out.extend_from_slice(&enc.to_bytes());
     out.extend_from_slice(&ct);
     Ok(out)
@@ -166,22 +164,10 @@ pub fn seal_bundle(
 /// Opens a sealed bundle with the enclave's key pair for the session `nonce`.
 pub fn open_bundle(keypair: &EnclaveKeyPair, nonce: &[u8], sealed: &[u8]) -> Result<KeyBundle> {
     let aad = bundle_aad();
-    if sealed.len() < aad.len() + 32 || sealed[..8] != aad[..8] {
-        return Err(SealError::format(
-            "key bundle file",
-            "not a Plinius sealed bundle (bad magic)",
-        ));
-    }
-    if sealed[8..10] != aad[8..10] {
-        return Err(SealError::format(
-            "key bundle file",
-            format!(
-                "format version {}, this build reads {BUNDLE_VERSION}",
-                u16::from_le_bytes([sealed[8], sealed[9]])
-            ),
-        ));
-    }
-    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&sealed[10..42])
+    let mut r = BUNDLE_HEADER.check(sealed, "key bundle file")?;
+    let enc = r.take(32, "encapsulated key")?;
+    let ct = r.rest();
+    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(enc)
         .map_err(|_| SealError::format("key bundle file", "invalid encapsulated key"))?;
     let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(&keypair.secret[..])
         .map_err(|_| SealError::Provision("invalid enclave secret key".into()))?;
@@ -190,7 +176,7 @@ pub fn open_bundle(keypair: &EnclaveKeyPair, nonce: &[u8], sealed: &[u8]) -> Res
         &sk,
         &enc,
         &hpke_info(nonce, &keypair.public),
-        &sealed[42..],
+        ct,
         &aad,
     )
     .map_err(|_| {

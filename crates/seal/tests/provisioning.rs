@@ -1,10 +1,17 @@
 //! Attestation and key provisioning: sim evidence accepted only when it is
 //! genuine, fresh, for the expected enclave and allowed; bundles open only in
 //! the attested enclave session.
+// Tests and examples may do I/O (files, environment, printing).
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 
+use hostio::platform::SimPlatform;
 use seal::KeyBundle;
 use seal::evidence::{Evidence, Measurement, Policy, report_data, verify};
-use seal::platform::{SimPlatform, seal_to_platform, unseal_from_platform};
+use seal::platform::{seal_to_platform, unseal_from_platform};
 use seal::provision::{AttestedKey, EnclaveSession, accept_bundle, provision, seal_bundle};
 
 struct Setup {

@@ -3,6 +3,12 @@
 //! tests/data/snp/README.md): accepted when genuine, rejected when any byte
 //! of the signed report changes, when the VCEK is another chip's or missing,
 //! or when the fields are not the expected ones.
+// Tests and examples may do I/O (files, environment, printing).
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 #![cfg(feature = "snp")]
 
 use seal::evidence::tsm::TsmEvidence;

@@ -1,5 +1,11 @@
 //! TDX verification (feature `tdx`) with a sample TDX quote and its Intel
 //! collateral (public test data, see tests/data/tdx/README.md).
+// Tests and examples may do I/O (files, environment, printing).
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 #![cfg(feature = "tdx")]
 
 use seal::evidence::tsm::TsmEvidence;

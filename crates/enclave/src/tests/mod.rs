@@ -1,13 +1,14 @@
 //! The enclave's tests (unit tests: they see the model's plaintext buffers to
 //! compare states and to search the pool for leaks). Fixtures: a small model
 //! with batch norm and dropout, a small sealed dataset made with `seal`'s API,
-//! a simulated platform in a temporary directory, pools over plain memory or
+//! a simulated platform in memory, pools over plain memory or
 //! the simulated PM.
 
 mod confidentiality;
 mod crash;
 mod keys;
 mod mnist5;
+#[cfg(feature = "perf-file")]
 mod perf;
 mod resume;
 mod tamper;
@@ -17,7 +18,7 @@ use crate::{BoxError, CheckpointStore, Enclave, Keys, MirrorMode, TrainConfig};
 use ptm::{MemBackend, PmBackend, Pool, SimPm};
 use seal::KeyBundle;
 use seal::dataset::{DatasetHeader, Split, seal_sample_into};
-use seal::platform::SimPlatform;
+use seal::platform::SimPlatformKeys;
 use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
 
@@ -104,8 +105,7 @@ pub(crate) fn sample_pixels(i: u64) -> Vec<u8> {
 /// Everything a test needs outside the enclave: the owner's bundle, the
 /// simulated platform, the sealed dataset file.
 pub(crate) struct Fixture {
-    _dir: tempfile::TempDir,
-    pub platform: SimPlatform,
+    pub platform: SimPlatformKeys,
     pub bundle: KeyBundle,
     pub dataset: Vec<u8>,
     pub samples: u64,
@@ -113,8 +113,7 @@ pub(crate) struct Fixture {
 
 impl Fixture {
     pub fn new(samples: u64) -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let (platform, _) = SimPlatform::open_or_create(&dir.path().join("platform")).unwrap();
+        let platform = SimPlatformKeys::generate().unwrap();
         let bundle = KeyBundle::generate().unwrap();
         let key = bundle.dataset.record_key();
         let header = DatasetHeader {
@@ -141,7 +140,6 @@ impl Fixture {
             dataset.extend_from_slice(&rec);
         }
         Fixture {
-            _dir: dir,
             platform,
             bundle,
             dataset,

@@ -1,6 +1,6 @@
 //! Mirror-out/in of a ~100 MB model (weights and momentum) on a pool file in
 //! /dev/shm with the best cache-line flush: run with
-//! `cargo test --release -p enclave -- --ignored --nocapture perf`.
+//! `cargo test --release -p enclave --features perf-file -- --ignored --nocapture perf`.
 
 use super::*;
 use ptm::{FlushStrategy, PoolOptions};

@@ -46,7 +46,7 @@ pub struct EvidenceArgs {
     #[command(flatten)]
     pub platform: PlatformArg,
     /// configfs-tsm report directory (tsm back-end).
-    #[arg(long, default_value = seal::evidence::tsm::DEFAULT_TSM_ROOT)]
+    #[arg(long, default_value = hostio::tsm::DEFAULT_TSM_ROOT)]
     pub tsm_root: PathBuf,
     /// Replace existing output files.
     #[arg(long)]

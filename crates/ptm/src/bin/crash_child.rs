@@ -1,6 +1,13 @@
 //! Test helper for the SIGKILL crash test: opens (or creates) a pool holding a
 //! u64 array that is a permutation of 0..n, then swaps random pairs in
 //! transactions until killed. Usage: `ptm-crash-child POOL N SEED`.
+//!
+//! A test program, not library code: it takes arguments and prints.
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 
 use ptm::{Pool, PoolOptions, PoolSize};
 

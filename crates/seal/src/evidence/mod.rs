@@ -106,9 +106,17 @@ pub enum Evidence {
     Tsm(tsm::TsmEvidence),
 }
 
-const EVIDENCE_MAGIC: &[u8; 8] = b"PLEVIDNC";
 /// Format version of serialised evidence.
 pub const EVIDENCE_VERSION: u16 = 1;
+/// The header of serialised evidence.
+const EVIDENCE_HEADER: wire::Header = wire::Header {
+    magic: b"PLEVIDNC",
+    width: wire::VersionWidth::U16,
+    version: EVIDENCE_VERSION as u32,
+    min_len: 16,
+    foreign: "not Plinius evidence (bad magic)",
+    label: "format version",
+};
 const KIND_SIM: u16 = 1;
 const KIND_TSM: u16 = 2;
 
@@ -127,31 +135,21 @@ impl Evidence {
             Evidence::Sim(s) => (KIND_SIM, s.to_bytes()),
             Evidence::Tsm(t) => (KIND_TSM, t.to_bytes()),
         };
-        let mut v = Vec::with_capacity(16 + body.len());
-        v.extend_from_slice(EVIDENCE_MAGIC);
-        v.extend_from_slice(&EVIDENCE_VERSION.to_le_bytes());
-        v.extend_from_slice(&kind.to_le_bytes());
-        v.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        v.extend_from_slice(&body);
-        v
+        let mut w = wire::Writer::with_capacity(16 + body.len());
+        EVIDENCE_HEADER.write(&mut w);
+        w.u16(kind);
+        w.u32(body.len() as u32);
+        w.bytes(&body);
+        w.into_vec()
     }
 
     /// Parses [`Evidence::to_bytes`] output.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let what = "evidence";
-        if bytes.len() < 16 || &bytes[..8] != EVIDENCE_MAGIC {
-            return Err(SealError::format(what, "not Plinius evidence (bad magic)"));
-        }
-        let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-        if version != EVIDENCE_VERSION {
-            return Err(SealError::format(
-                what,
-                format!("format version {version}, this build reads {EVIDENCE_VERSION}"),
-            ));
-        }
-        let kind = u16::from_le_bytes([bytes[10], bytes[11]]);
-        let len = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes")) as usize;
-        let body = &bytes[16..];
+        let mut r = EVIDENCE_HEADER.check(bytes, what)?;
+        let kind = r.u16("kind")?;
+        let len = r.u32("body length")? as usize;
+        let body = r.rest();
         if body.len() != len {
             return Err(SealError::format(
                 what,

@@ -2,7 +2,7 @@
 //! SEV-SNP guests obtain attestation reports
 //! (`/sys/kernel/config/tsm/report`, kernel ABI `configfs-tsm`).
 //!
-//! Producing a report: create an entry directory under the root, write the 64
+//! Producing a report (on the host: `hostio::tsm::TsmProvider`): create an entry directory under the root, write the 64
 //! bytes of report data to `inblob`, read `outblob` (the report or quote),
 //! `provider` (`sev_guest`, `tdx_guest`, …) and `generation` (how many times
 //! the entry was written: a value other than one more than before means
@@ -11,18 +11,11 @@
 //! Verification of the signed reports is platform-specific: see
 //! [`TsmVerifier`].
 
-use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-
 use super::{
-    Evidence, EvidenceProvider, EvidenceVerifier, MEASUREMENT_LEN, Measurement, REPORT_DATA_LEN,
-    ReportData, Verified, check_fields,
+    Evidence, EvidenceVerifier, MEASUREMENT_LEN, Measurement, REPORT_DATA_LEN, ReportData,
+    Verified, check_fields,
 };
 use crate::error::{Result, SealError};
-
-/// Where the kernel exposes configfs-tsm reports.
-pub const DEFAULT_TSM_ROOT: &str = "/sys/kernel/config/tsm/report";
 
 /// A configfs-tsm report as read from the kernel.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,59 +34,28 @@ impl TsmEvidence {
     /// Serialises: provider length u16 ‖ provider ‖ generation u64 ‖
     /// outblob length u32 ‖ outblob ‖ auxblob length u32 ‖ auxblob.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut v = Vec::new();
-        v.extend_from_slice(&(self.provider.len() as u16).to_le_bytes());
-        v.extend_from_slice(self.provider.as_bytes());
-        v.extend_from_slice(&self.generation.to_le_bytes());
-        v.extend_from_slice(&(self.outblob.len() as u32).to_le_bytes());
-        v.extend_from_slice(&self.outblob);
-        v.extend_from_slice(&(self.auxblob.len() as u32).to_le_bytes());
-        v.extend_from_slice(&self.auxblob);
-        v
+        let mut w = wire::Writer::new();
+        w.u16(self.provider.len() as u16);
+        w.bytes(self.provider.as_bytes());
+        w.u64(self.generation);
+        w.u32(self.outblob.len() as u32);
+        w.bytes(&self.outblob);
+        w.u32(self.auxblob.len() as u32);
+        w.bytes(&self.auxblob);
+        w.into_vec()
     }
 
     /// Parses [`TsmEvidence::to_bytes`] output.
     pub fn from_bytes(b: &[u8]) -> Result<Self> {
-        let bad = |r: &str| SealError::format("tsm evidence", r.to_string());
-        let mut r = Reader { b, pos: 0 };
-        let plen = u16::from_le_bytes(
-            r.take(2)
-                .ok_or_else(|| bad("truncated"))?
-                .try_into()
-                .expect("2"),
-        ) as usize;
-        let provider = std::str::from_utf8(r.take(plen).ok_or_else(|| bad("truncated provider"))?)
-            .map_err(|_| bad("provider is not UTF-8"))?
-            .to_string();
-        let generation = u64::from_le_bytes(
-            r.take(8)
-                .ok_or_else(|| bad("truncated"))?
-                .try_into()
-                .expect("8"),
-        );
-        let olen = u32::from_le_bytes(
-            r.take(4)
-                .ok_or_else(|| bad("truncated"))?
-                .try_into()
-                .expect("4"),
-        ) as usize;
-        let outblob = r
-            .take(olen)
-            .ok_or_else(|| bad("truncated outblob"))?
-            .to_vec();
-        let alen = u32::from_le_bytes(
-            r.take(4)
-                .ok_or_else(|| bad("truncated"))?
-                .try_into()
-                .expect("4"),
-        ) as usize;
-        let auxblob = r
-            .take(alen)
-            .ok_or_else(|| bad("truncated auxblob"))?
-            .to_vec();
-        if r.pos != b.len() {
-            return Err(bad("trailing bytes"));
-        }
+        let mut r = wire::Reader::new(b, "tsm evidence");
+        let plen = r.u16("provider length")? as usize;
+        let provider = r.str(plen, "provider")?.to_string();
+        let generation = r.u64("generation")?;
+        let olen = r.u32("outblob length")? as usize;
+        let outblob = r.take(olen, "outblob")?.to_vec();
+        let alen = r.u32("auxblob length")? as usize;
+        let auxblob = r.take(alen, "auxblob")?.to_vec();
+        r.finish()?;
         Ok(TsmEvidence {
             provider,
             generation,
@@ -128,129 +90,6 @@ impl TsmEvidence {
             &self.outblob[m_off..m_off + MEASUREMENT_LEN],
             &self.outblob[rd_off..rd_off + REPORT_DATA_LEN],
         ))
-    }
-}
-
-struct Reader<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let s = self.b.get(self.pos..self.pos.checked_add(n)?)?;
-        self.pos += n;
-        Some(s)
-    }
-}
-
-/// Produces reports through configfs-tsm.
-#[derive(Clone, Debug)]
-pub struct TsmProvider {
-    /// The configfs-tsm report directory (default [`DEFAULT_TSM_ROOT`]).
-    pub root: PathBuf,
-    /// Use this existing entry instead of creating (and removing) a private one.
-    pub entry: Option<String>,
-}
-
-impl Default for TsmProvider {
-    fn default() -> Self {
-        TsmProvider {
-            root: PathBuf::from(DEFAULT_TSM_ROOT),
-            entry: None,
-        }
-    }
-}
-
-/// Removes an entry this process created when the report is done.
-struct EntryGuard(Option<PathBuf>);
-
-impl Drop for EntryGuard {
-    fn drop(&mut self) {
-        if let Some(p) = &self.0 {
-            let _ = fs::remove_dir(p);
-        }
-    }
-}
-
-fn read_attr(dir: &Path, name: &str) -> Result<Vec<u8>> {
-    let p = dir.join(name);
-    fs::read(&p).map_err(|e| SealError::io(p, e))
-}
-
-fn read_u64_attr(dir: &Path, name: &str) -> Result<u64> {
-    let raw = read_attr(dir, name)?;
-    let s = String::from_utf8_lossy(&raw);
-    s.trim().parse().map_err(|_| {
-        SealError::format(
-            format!("{}", dir.join(name).display()),
-            format!("not a number: {:?}", s.trim()),
-        )
-    })
-}
-
-impl EvidenceProvider for TsmProvider {
-    fn evidence(&self, report_data: &ReportData) -> Result<Evidence> {
-        if !self.root.is_dir() {
-            return Err(SealError::Evidence(format!(
-                "{}: no configfs-tsm report directory (not a TDX/SEV-SNP guest, or configfs \
-                 not mounted)",
-                self.root.display()
-            )));
-        }
-        let (dir, _guard) = match &self.entry {
-            Some(name) => (self.root.join(name), EntryGuard(None)),
-            None => {
-                let mut tag = [0u8; 8];
-                crate::key::random_fill(&mut tag)?;
-                let dir = self.root.join(format!(
-                    "plinius-{}-{}",
-                    std::process::id(),
-                    hex::encode(tag)
-                ));
-                fs::create_dir(&dir).map_err(|e| SealError::io(&dir, e))?;
-                (dir.clone(), EntryGuard(Some(dir)))
-            }
-        };
-        let before = read_u64_attr(&dir, "generation")?;
-        let inblob = dir.join("inblob");
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .open(&inblob)
-            .map_err(|e| SealError::io(&inblob, e))?;
-        f.write_all(report_data)
-            .map_err(|e| SealError::io(&inblob, e))?;
-        drop(f);
-        let outblob = read_attr(&dir, "outblob")?;
-        let provider = String::from_utf8_lossy(&read_attr(&dir, "provider")?)
-            .trim()
-            .to_string();
-        let auxblob = if dir.join("auxblob").exists() {
-            // The kernel fails the read when the provider has no aux data.
-            read_attr(&dir, "auxblob").unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        let after = read_u64_attr(&dir, "generation")?;
-        if after != before + 1 {
-            return Err(SealError::Evidence(format!(
-                "{}: generation went from {before} to {after} while producing the report: \
-                 another process wrote this entry; retry",
-                dir.display()
-            )));
-        }
-        if outblob.is_empty() {
-            return Err(SealError::Evidence(format!(
-                "{}: empty outblob",
-                dir.display()
-            )));
-        }
-        Ok(Evidence::Tsm(TsmEvidence {
-            provider,
-            generation: after,
-            outblob,
-            auxblob,
-        }))
     }
 }
 

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread::JoinHandle;
 
-use seal::evidence::tsm::{TsmEvidence, TsmProvider};
+use hostio::tsm::TsmProvider;
+use seal::evidence::tsm::TsmEvidence;
 use seal::evidence::{Evidence, EvidenceProvider, Measurement, Policy, report_data, verify};
 
 fn mkfifo(p: &Path) {
