@@ -6,6 +6,7 @@
 //! and a softmax, which cost under 1% of the convolution: `forward` is
 //! [`nn::Network::predict`] (inference) and `train-step` is
 //! [`nn::Network::train_step`] (forward, backward and the SGD update).
+//! Throughput counts images ("elements").
 //!
 //! ```sh
 //! cargo bench -p nn --bench conv              # or: -- --quick

@@ -3,7 +3,8 @@
 //! about 2^18 elements): forward `out[M, cols] = W[M, K] * X[K, cols]`, weight
 //! gradient `dW[M, K] = D[M, cols] * X^T` and input gradient
 //! `dX[K, cols] = W^T * D`, single-threaded, through the `gemm` crate as the
-//! layers call it. Throughput is in floating-point operations.
+//! layers call it. Throughput counts floating-point operations (criterion
+//! shows them as "elements": Gelem/s is GFLOP/s).
 //!
 //! ```sh
 //! cargo bench -p nn --bench gemm              # or: -- --quick
