@@ -122,6 +122,19 @@ fn register_font_once() -> Result<()> {
     Ok(())
 }
 
+#[cfg(test)]
+mod font_tests {
+    use plotters::style::IntoFont;
+
+    #[test]
+    fn the_bundled_font_lays_out_text() {
+        super::register_font_once().unwrap();
+        let font = ("sans-serif", 20).into_font();
+        let (w, h) = font.box_size("swaps per transaction").unwrap();
+        assert!(w > 100 && h > 10, "text box {w}x{h}");
+    }
+}
+
 /// A white canvas of `size` pixels that is saved to the PNG file `path`.
 fn canvas(path: &Path, size: (u32, u32)) -> Result<DrawingArea<BitMapBackend<'_>, Shift>> {
     register_font_once()?;
