@@ -16,6 +16,7 @@
 #   DEMO_ARGS     demo arguments (default: "--iterations 60", a shorter run of the
 #                 README's first command; DEMO_ARGS= runs it exactly as written)
 #   PNG_OUT       copy the PNG drawn inside the chroot to this file
+#   TESTS=1       also run the README's test command (cargo test --workspace --release)
 #   KEEP_CHROOT=1 keep the (unmounted) chroot instead of deleting it
 set -euo pipefail
 
@@ -120,6 +121,10 @@ in_chroot 'cargo run --release --offline -- bench sps --swaps 1,4,16 --seconds 0
     sig="$(head -c 8 /tmp/sps.png | od -An -tx1 | tr -d " \n")"
     [ "$sig" = 89504e470d0a1a0a ] || { echo "/tmp/sps.png is not a PNG" >&2; exit 1; }'
 phase "bench sps --plot (PNG)"
+if [ "${TESTS:-0}" = 1 ]; then
+    in_chroot 'cargo test --workspace --release --offline'
+    phase "cargo test --workspace --release"
+fi
 if [ -n "${PNG_OUT:-}" ]; then
     cp "$root/tmp/sps.png" "$PNG_OUT"
 fi
