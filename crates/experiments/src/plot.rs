@@ -23,6 +23,7 @@ use plotters::coord::Shift;
 use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 use std::path::Path;
+use std::sync::OnceLock;
 
 /// One named line of a [`LineChart`].
 #[derive(Clone, Debug, Default)]
@@ -105,8 +106,38 @@ fn plot_err(path: &Path, e: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("drawing {}: {e}", path.display())
 }
 
+/// The font every chart's text is drawn in (DejaVu Sans, see `fonts/README.md`),
+/// compiled in so that drawing needs no system font library.
+const FONT: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
+
+/// Registers [`FONT`] as plotters' "sans-serif" family, once per process.
+fn register_font_once() -> Result<()> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| {
+        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok()
+    });
+    if !ok {
+        bail!("the bundled font fonts/DejaVuSans.ttf is not a valid TrueType font");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod font_tests {
+    use plotters::style::IntoFont;
+
+    #[test]
+    fn the_bundled_font_lays_out_text() {
+        super::register_font_once().unwrap();
+        let font = ("sans-serif", 20).into_font();
+        let (w, h) = font.box_size("swaps per transaction").unwrap();
+        assert!(w > 100 && h > 10, "text box {w}x{h}");
+    }
+}
+
 /// A white canvas of `size` pixels that is saved to the PNG file `path`.
 fn canvas(path: &Path, size: (u32, u32)) -> Result<DrawingArea<BitMapBackend<'_>, Shift>> {
+    register_font_once()?;
     let root = BitMapBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
     Ok(root)
