@@ -15,7 +15,7 @@ use crate::error::{ExperimentError, Result};
 /// in-process, as `--key` does).
 pub struct InProcess {
     /// The owner's keys.
-    pub bundle: seal::KeyBundle,
+    pub bundle: KeyBundle,
     /// The simulated platform.
     pub platform: hostio::platform::SimPlatform,
     /// A scratch directory (platform, sealed data).
@@ -35,7 +35,7 @@ impl InProcess {
         let (platform, _) =
             hostio::platform::SimPlatform::open_or_create(&dir.path().join("platform"))?;
         Ok(InProcess {
-            bundle: seal::KeyBundle::generate()?,
+            bundle: KeyBundle::generate()?,
             platform,
             dir,
         })

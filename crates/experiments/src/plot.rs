@@ -521,9 +521,7 @@ mod tests {
     use super::*;
 
     fn is_png(p: &Path) -> bool {
-        std::fs::read(p)
-            .map(|b| b.starts_with(b"\x89PNG"))
-            .unwrap_or(false)
+        std::fs::read(p).is_ok_and(|b| b.starts_with(b"\x89PNG"))
     }
 
     #[test]

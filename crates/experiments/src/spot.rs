@@ -195,7 +195,12 @@ pub fn run(a: &SpotOptions, progress: Progress<'_>) -> Result<SpotReport> {
         transitions: trace.up_down_transitions(o.replayed.clone()),
         lost: lost_iterations(&job.runs),
         kills: job.runs.iter().filter(|r| r.killed).count(),
-        completed: job.runs.iter().filter_map(|r| r.last()).max().unwrap_or(0),
+        completed: job
+            .runs
+            .iter()
+            .filter_map(host::supervisor::RunRecord::last)
+            .max()
+            .unwrap_or(0),
         iterations: a.iterations,
         baseline_wall,
         process_wall: job.runs.iter().map(|r| r.wall).sum(),

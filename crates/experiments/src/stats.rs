@@ -23,7 +23,7 @@ fn clock(id: libc::clockid_t) -> Option<Duration> {
     };
     // SAFETY: clock_gettime only writes into the valid, exclusively borrowed
     // timespec we pass.
-    let r = unsafe { libc::clock_gettime(id, &mut t) };
+    let r = unsafe { libc::clock_gettime(id, &raw mut t) };
     if r != 0 {
         return None;
     }

@@ -81,7 +81,7 @@ pub fn model_name(cfg: &Path) -> String {
 fn measure_threads(
     opts: &TrainSpeedOptions,
     threads: usize,
-    progress: Progress,
+    progress: Progress<'_>,
 ) -> Result<TrainPoint> {
     let mut warn = |e: host::Event<'_>| {
         if let host::Event::Warning(w) = e {
@@ -121,7 +121,7 @@ fn measure_threads(
 
 /// Measures training iterations of `opts.cfg` on synthetic data.
 /// Cfg warnings go to `progress`.
-pub fn run(opts: &TrainSpeedOptions, progress: Progress) -> Result<TrainSpeedReport> {
+pub fn run(opts: &TrainSpeedOptions, progress: Progress<'_>) -> Result<TrainSpeedReport> {
     require(opts.iterations > 0, || {
         "--iterations must be at least 1".into()
     })?;

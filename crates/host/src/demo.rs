@@ -111,7 +111,7 @@ fn csv_iterations(path: &Path) -> u64 {
     std::io::BufReader::new(f)
         .lines()
         .skip(1)
-        .map_while(|l| l.ok())
+        .map_while(std::result::Result::ok)
         .filter(|l| l.split(',').count() == 3)
         .count() as u64
 }

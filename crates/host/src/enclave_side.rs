@@ -239,7 +239,7 @@ pub fn accept(args: &AcceptOptions, progress: &mut dyn Progress) -> Result<Accep
     write_secret_file(&args.out, &blob, args.force)?;
     Ok(Accepted {
         out: args.out.clone(),
-        dataset_key: bundle.dataset.key().fingerprint().to_string(),
-        model_key: bundle.model.key().fingerprint().to_string(),
+        dataset_key: bundle.dataset.key().fingerprint().clone(),
+        model_key: bundle.model.key().fingerprint().clone(),
     })
 }

@@ -49,5 +49,5 @@ pub fn shm_strategy() -> String {
 
 /// Hardware threads of this machine (1 if unknown).
 pub fn hardware_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }

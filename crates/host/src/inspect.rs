@@ -61,12 +61,13 @@ pub fn inspect(path: &Path, ckpt: &Path) -> Result<PoolReport> {
         },
     };
     // Before the superblock exists the dataset area starts the raw region.
-    let area = superblock
-        .map(|sb| sb.dataset_area)
-        .unwrap_or(layout::Region {
+    let area = superblock.map_or(
+        layout::Region {
             off: 0,
             len: pool.raw_len(),
-        });
+        },
+        |sb| sb.dataset_area,
+    );
     let import = if pool.raw_len() == 0 {
         "no dataset area".to_string()
     } else {

@@ -105,7 +105,7 @@ impl std::fmt::Display for StartReport {
         }
         match self.import {
             Some(ImportOutcome::Imported { bytes }) => {
-                writeln!(f, "imported the sealed dataset ({bytes} bytes)")?
+                writeln!(f, "imported the sealed dataset ({bytes} bytes)")?;
             }
             Some(ImportOutcome::Resumed { from, total }) => writeln!(
                 f,

@@ -50,6 +50,7 @@ pub use error::{HostError, Result};
 #[cfg(test)]
 pub(crate) fn fork_guard() -> std::sync::MutexGuard<'static, ()> {
     static FORK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    FORK.lock().unwrap_or_else(|e| e.into_inner())
+    FORK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 pub use progress::{Event, NoProgress, Progress};

@@ -38,8 +38,8 @@ pub fn keygen(out: &Path, force: bool) -> Result<KeyFingerprints> {
     write_key_file(out, &bundle, force)?;
     Ok(KeyFingerprints {
         out: out.to_path_buf(),
-        dataset: bundle.dataset.key().fingerprint().to_string(),
-        model: bundle.model.key().fingerprint().to_string(),
+        dataset: bundle.dataset.key().fingerprint().clone(),
+        model: bundle.model.key().fingerprint().clone(),
     })
 }
 

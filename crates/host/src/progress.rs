@@ -78,6 +78,6 @@ impl Progress for NoProgress {
 
 impl<F: FnMut(Event<'_>)> Progress for F {
     fn event(&mut self, e: Event<'_>) {
-        self(e)
+        self(e);
     }
 }

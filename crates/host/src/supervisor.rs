@@ -280,7 +280,7 @@ pub fn last_iteration(path: &Path) -> Result<Option<u64>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let len = f.metadata().map_or(0, |m| m.len());
     if len > 4096 {
         // Whole header needed for column positions: read it, then the tail.
         let rows = {
@@ -297,7 +297,7 @@ pub fn last_iteration(path: &Path) -> Result<Option<u64>> {
                 .with_context(|| format!("reading {}", path.display()))?;
             let tail = String::from_utf8_lossy(&tail);
             // Drop the first (partial) line of the tail.
-            let body = tail.split_once('\n').map(|x| x.1).unwrap_or("");
+            let body = tail.split_once('\n').map_or("", |x| x.1);
             parse_loss_csv(&format!("{header}\n{body}"), &path.display().to_string())?
         };
         return Ok(rows.last().map(|r| r.iteration));

@@ -145,7 +145,7 @@ fn write_synced(opts: &mut OpenOptions, tmp: &Path, bytes: &[u8]) -> Result<()> 
 pub fn tmp_path(path: &Path) -> std::path::PathBuf {
     let mut name = path
         .file_name()
-        .map(|n| n.to_os_string())
+        .map(std::ffi::OsStr::to_os_string)
         .unwrap_or_default();
     name.push(".tmp");
     path.with_file_name(name)

@@ -50,7 +50,7 @@ fn run(
                     false,
                     false,
                     gemm::Parallelism::None,
-                )
+                );
             }
         }
         best = best.min(t.elapsed().as_nanos() as f64);

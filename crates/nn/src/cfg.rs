@@ -56,6 +56,8 @@ pub struct CfgError {
 }
 
 /// `origin:line`, or `origin` alone for an error about the whole file (line 0).
+// thiserror hands the fields of the error by reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
 fn location(origin: &str, line: &usize) -> String {
     if *line == 0 {
         origin.to_string()
@@ -1072,7 +1074,7 @@ impl ModelConfig {
         use std::fmt::Write;
         let n = &self.net;
         let mut s = String::new();
-        let f = |x: f32| format!("{:e}", x);
+        let f = |x: f32| format!("{x:e}");
         let _ = writeln!(s, "[net]");
         let _ = writeln!(s, "batch={}", n.batch);
         let _ = writeln!(s, "subdivisions={}", n.subdivisions);
@@ -1099,7 +1101,7 @@ impl ModelConfig {
                 let _ = writeln!(s, "policy=step\nstep={step}\nscale={}", f(*scale));
             }
             Policy::Steps { steps, scales } => {
-                let st: Vec<String> = steps.iter().map(|x| x.to_string()).collect();
+                let st: Vec<String> = steps.iter().map(ToString::to_string).collect();
                 let sc: Vec<String> = scales.iter().map(|x| f(*x)).collect();
                 let _ = writeln!(
                     s,

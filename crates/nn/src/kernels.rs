@@ -165,7 +165,7 @@ pub(crate) unsafe fn gemm_shared(
             false,
             false,
             gemm::Parallelism::None,
-        )
+        );
     }
 }
 

@@ -100,7 +100,7 @@ fn build_pool(threads: usize) -> Result<rayon::ThreadPool, NnError> {
 
 /// Hardware threads of this machine (at least 1).
 pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
 impl Network {

@@ -64,7 +64,7 @@ fn setup_with(e: &Env, ev: TsmEvidence, measurement: &str) -> Vec<String> {
 /// cleanly; returns stderr.
 fn fails_with(e: &Env, base: &[String], extra: &[&str]) -> String {
     let mut a = base.to_vec();
-    a.extend(extra.iter().map(|s| s.to_string()));
+    a.extend(extra.iter().map(ToString::to_string));
     e.fail(&a)
 }
 

@@ -57,7 +57,7 @@ fn err(args: &[String]) -> String {
 }
 
 fn args(v: &[&str]) -> Vec<String> {
-    v.iter().map(|x| x.to_string()).collect()
+    v.iter().map(ToString::to_string).collect()
 }
 
 /// The arguments that end an experiment's command: the repository's MNIST,
@@ -78,9 +78,7 @@ fn read_csv(p: &Path) -> (Vec<String>, Vec<Vec<String>>) {
 }
 
 fn is_png(p: &Path) -> bool {
-    std::fs::read(p)
-        .map(|b| b.starts_with(b"\x89PNG") && b.len() > 1000)
-        .unwrap_or(false)
+    std::fs::read(p).is_ok_and(|b| b.starts_with(b"\x89PNG") && b.len() > 1000)
 }
 
 #[test]

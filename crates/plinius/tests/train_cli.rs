@@ -74,7 +74,7 @@ impl Env {
             "--quiet",
         ]
         .iter()
-        .map(|s| s.to_string())
+        .map(ToString::to_string)
         .collect()
     }
     /// Runs [`Env::train_args`] for `tiny.cfg`, which must succeed; returns

@@ -78,7 +78,7 @@ pub trait PmBackend: Send + Sync {
         // SAFETY: [dst_off, end) is inside the region; the caller guarantees src
         // does not overlap it.
         unsafe {
-            std::ptr::copy_nonoverlapping(src.as_ptr(), self.as_ptr().add(dst_off), src.len())
+            std::ptr::copy_nonoverlapping(src.as_ptr(), self.as_ptr().add(dst_off), src.len());
         };
         self.flush(dst_off, end - dst_off);
     }
@@ -275,7 +275,7 @@ impl PmBackend for MemBackend {
     fn flush_lines(&self, base: usize, lines: &[(usize, usize)]) {
         // SAFETY: every range is clamped to the allocation; strategy supported.
         unsafe {
-            flush::flush_line_ranges(self.strategy, self.buf.ptr(), self.buf.len(), base, lines)
+            flush::flush_line_ranges(self.strategy, self.buf.ptr(), self.buf.len(), base, lines);
         }
     }
     fn write_persist_lines(&self, base: usize, lines: &[(usize, usize)], src: &[u8]) {
@@ -289,7 +289,7 @@ impl PmBackend for MemBackend {
                 base,
                 lines,
                 src,
-            )
+            );
         }
     }
     fn copy_lines(&self, src: usize, dst: usize, lines: &[usize]) {
@@ -304,7 +304,7 @@ impl PmBackend for MemBackend {
                 src,
                 dst,
                 lines,
-            )
+            );
         }
     }
     fn write_persist(&self, dst_off: usize, src: &[u8]) {

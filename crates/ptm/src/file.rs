@@ -303,7 +303,7 @@ impl PmBackend for FileBackend {
             // SAFETY: ranges are clamped to the mapping; src does not overlap
             // the destinations (trait contract); strategy supported.
             unsafe {
-                flush::stream_line_ranges(self.strategy, self.ptr, self.len, base, lines, src)
+                flush::stream_line_ranges(self.strategy, self.ptr, self.len, base, lines, src);
             }
         }
     }
@@ -324,7 +324,7 @@ impl PmBackend for FileBackend {
         if self.strategy == FlushStrategy::Msync {
             // SAFETY: the destination is inside the mapping; src does not overlap it.
             unsafe {
-                std::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.add(dst_off), src.len())
+                std::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.add(dst_off), src.len());
             };
             self.flush(dst_off, end - dst_off);
         } else {

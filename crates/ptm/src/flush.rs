@@ -192,7 +192,7 @@ pub fn is_tmpfs(path: &Path) -> bool {
     // writable statfs buffer; statfs only writes into it.
     unsafe {
         let mut st: libc::statfs = std::mem::zeroed();
-        if libc::statfs(c.as_ptr(), &mut st) != 0 {
+        if libc::statfs(c.as_ptr(), &raw mut st) != 0 {
             return false;
         }
         #[allow(clippy::unnecessary_cast)]
@@ -449,7 +449,7 @@ unsafe fn prefetch(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: prefetcht0 only hints the cache; SSE is part of x86_64.
     unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8);
     };
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
@@ -513,7 +513,7 @@ pub fn fence(strategy: FlushStrategy) {
         | FlushStrategy::Clflush
         | FlushStrategy::Eadr => sfence(),
         FlushStrategy::Msync | FlushStrategy::None => {
-            std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst)
+            std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
         }
     }
 }

@@ -542,12 +542,14 @@ impl<B: PmBackend> Pool<B> {
         let base = self.backend.as_ptr();
         match self.state() {
             PoolState::Idle => return,
-            // SAFETY (both arms): main and back are disjoint in-bounds regions of
-            // the mapping and no reference to them is live during recovery.
+            // SAFETY: main and back are disjoint in-bounds regions of the
+            // mapping and no reference to them is live during recovery.
             PoolState::Mutating => unsafe {
                 std::ptr::copy_nonoverlapping(base.add(b), base.add(m), main);
                 self.backend.flush(m, main);
             },
+            // SAFETY: as above, main and back are disjoint in-bounds regions of
+            // the mapping and no reference to them is live during recovery.
             PoolState::Copying => unsafe {
                 std::ptr::copy_nonoverlapping(base.add(m), base.add(b), main);
                 self.backend.flush(b, main);
@@ -573,7 +575,7 @@ impl<B: PmBackend> Pool<B> {
             std::ptr::write_volatile(
                 self.backend.as_ptr().add(STATE_OFF) as *mut u64,
                 s.word().to_le(),
-            )
+            );
         };
         self.backend.flush(STATE_OFF, 8);
     }
@@ -597,7 +599,10 @@ impl<B: PmBackend> Pool<B> {
         F: FnOnce(&mut Tx<'_>) -> std::result::Result<R, E>,
         E: From<PtmError>,
     {
-        let mut log = self.log.write().unwrap_or_else(|p| p.into_inner());
+        let mut log = self
+            .log
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut tx = Tx {
             base: self.backend.as_ptr(),
             main_len: self.info.main_len as usize,
@@ -627,7 +632,10 @@ impl<B: PmBackend> Pool<B> {
 
     /// Runs `f` with a read-only view of main (concurrent readers are fine).
     pub fn read<R>(&self, f: impl FnOnce(&View<'_>) -> R) -> R {
-        let _g = self.log.read().unwrap_or_else(|p| p.into_inner());
+        let _g = self
+            .log
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let view = View {
             main: self.main(),
             name: self.backend.name(),
@@ -708,8 +716,8 @@ impl<B: PmBackend> Pool<B> {
         // SAFETY: `me` is never used or dropped again; each field is moved out
         // exactly once (the log is dropped here, the back-end returned).
         unsafe {
-            drop(std::ptr::read(&me.log));
-            std::ptr::read(&me.backend)
+            drop(std::ptr::read(&raw const me.log));
+            std::ptr::read(&raw const me.backend)
         }
     }
 }
@@ -808,7 +816,7 @@ impl<'a> Tx<'a> {
             std::ptr::write_volatile(
                 self.base.add(STATE_OFF) as *mut u64,
                 PoolState::Mutating.word().to_le(),
-            )
+            );
         };
         self.backend.flush(STATE_OFF, 8);
         self.announced = true;
@@ -865,7 +873,7 @@ impl<'a> Tx<'a> {
             // only for a cache-line strategy this CPU supports
             // (`checked_store_flush`).
             StoreFlush::Inline(s) => unsafe {
-                crate::flush::flush_line(s, self.base.add(HEADER_LEN + line * LINE))
+                crate::flush::flush_line(s, self.base.add(HEADER_LEN + line * LINE));
             },
             StoreFlush::Call => self.backend.flush(HEADER_LEN + line * LINE, LINE),
             StoreFlush::AtCommit | StoreFlush::Never => {}
@@ -903,7 +911,7 @@ impl<'a> Tx<'a> {
     #[inline]
     fn touch(&mut self, line: usize) {
         let mut carry = line;
-        for slot in self.hot.iter_mut() {
+        for slot in &mut self.hot {
             let was = std::mem::replace(slot, carry);
             if was == line {
                 return;
@@ -1083,7 +1091,7 @@ impl<'a> Tx<'a> {
             std::ptr::write_volatile(
                 self.base.add(STATE_OFF) as *mut u64,
                 PoolState::Idle.word().to_le(),
-            )
+            );
         };
     }
 
@@ -1184,7 +1192,7 @@ impl<'a> Tx<'a> {
             std::ptr::write_volatile(
                 base.add(STATE_OFF) as *mut u64,
                 PoolState::Copying.word().to_le(),
-            )
+            );
         };
         be.flush(STATE_OFF, 8);
         be.fence();
@@ -1236,7 +1244,7 @@ impl<'a> Tx<'a> {
                     self.base.add(bk + off),
                     self.base.add(m + off),
                     end - off,
-                )
+                );
             };
             be.flush(m + off, end - off);
         }

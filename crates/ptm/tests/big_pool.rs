@@ -18,7 +18,7 @@ fn free_bytes(p: &Path) -> Option<u64> {
     // SAFETY: valid C string and a zeroed statvfs buffer for the call to fill.
     unsafe {
         let mut st: libc::statvfs = std::mem::zeroed();
-        if libc::statvfs(c.as_ptr(), &mut st) != 0 {
+        if libc::statvfs(c.as_ptr(), &raw mut st) != 0 {
             return None;
         }
         Some(st.f_bavail as u64 * st.f_frsize as u64)

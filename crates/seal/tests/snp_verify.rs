@@ -40,7 +40,7 @@ fn expected(r: &[u8]) -> (Measurement, ReportData) {
 
 fn policy(vek: Option<&[u8]>) -> Policy {
     Policy {
-        snp_vek_der: vek.map(|v| v.to_vec()),
+        snp_vek_der: vek.map(<[u8]>::to_vec),
         ..Policy::default()
     }
 }

@@ -397,7 +397,7 @@ impl Enclave {
                 .open_sample(
                     &self.keys.dataset,
                     i as u64,
-                    &mut pixels[i * per..i * per + per + 1],
+                    &mut pixels[(i * per)..=(i * per + per)],
                 )
                 .map_err(|e| EnclaveError::Sample {
                     dataset: h.id_hex(),

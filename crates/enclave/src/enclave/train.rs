@@ -42,7 +42,7 @@ impl Enclave {
         s.rng.fill(&mut self.indices);
         for (k, &i) in self.indices.iter().enumerate() {
             let i = i as u64;
-            let out = &mut self.pixels[k * per..k * per + per + 1];
+            let out = &mut self.pixels[(k * per)..=(k * per + per)];
             let opened = ds.record(i).and_then(|rec| {
                 seal::dataset::open_sample(&self.keys.dataset, &h.dataset_id, i, rec, out)
             });

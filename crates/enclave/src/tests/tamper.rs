@@ -99,7 +99,7 @@ fn every_record_tamper(mode: MirrorMode) {
         }
         // The same record copied from the image of iteration 2.
         let err = attach_tampered(&fx, mode, &pool, &store, |img| {
-            img[p.off..p.off + p.len].copy_from_slice(&old[p.off..p.off + p.len])
+            img[p.off..p.off + p.len].copy_from_slice(&old[p.off..p.off + p.len]);
         });
         assert_eq!(
             record_of(&err),

@@ -44,7 +44,7 @@ impl Ctx<'_> {
             self.pool.install(|| {
                 buf.par_chunks_mut(chunk)
                     .enumerate()
-                    .for_each(|(i, c)| f(i, c))
+                    .for_each(|(i, c)| f(i, c));
             });
         }
     }
@@ -178,17 +178,17 @@ impl Layer {
             Kind::Connected(c) => c.backward(spec, &self.output, &mut self.delta, prev_delta, ctx),
             Kind::MaxPool(p) => {
                 if let Some(pd) = prev_delta {
-                    p.backward(spec, &self.delta, pd, ctx)
+                    p.backward(spec, &self.delta, pd, ctx);
                 }
             }
             Kind::AvgPool => {
                 if let Some(pd) = prev_delta {
-                    pool::avg_backward(spec, &self.delta, pd, ctx)
+                    pool::avg_backward(spec, &self.delta, pd, ctx);
                 }
             }
             Kind::Dropout(d) => {
                 if let Some(pd) = prev_delta {
-                    d.backward(&self.delta, pd, ctx)
+                    d.backward(&self.delta, pd, ctx);
                 }
             }
             Kind::Softmax(_) => {

@@ -117,7 +117,7 @@ impl MaxPool {
                 out.par_chunks_mut(op)
                     .zip(self.indexes.par_chunks_mut(op))
                     .enumerate()
-                    .for_each(|(p, (o, i))| plane(p, o, i))
+                    .for_each(|(p, (o, i))| plane(p, o, i));
             });
         }
     }

@@ -168,7 +168,7 @@ fn succeeded<S: Debug>(args: &[S], out: Output) -> String {
 
 /// `args` as owned strings.
 pub fn strings(args: &[&str]) -> Vec<String> {
-    args.iter().map(|s| s.to_string()).collect()
+    args.iter().map(ToString::to_string).collect()
 }
 
 /// `owner seal-dataset` arguments: the MNIST directory `mnist` sealed with
