@@ -75,8 +75,10 @@ if ! command -v debootstrap >/dev/null 2>&1; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap
 fi
+# Exit code 75 (EX_TEMPFAIL) says the Debian mirror could not be used: nothing
+# about the project was learnt. Any later failure is the project's: exit 1.
 debootstrap --variant=minbase --include=gcc,libc6-dev "$suite" "$root" "$mirror" \
-    >"$work/debootstrap.log" 2>&1 || { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
+    >"$work/debootstrap.log" 2>&1 || { tail -n 30 "$work/debootstrap.log" >&2; exit 75; }
 phase "debootstrap ($suite, minbase + gcc libc6-dev)"
 
 # 2. Mounts: kernel file systems, a private /dev/shm, and the host's toolchain
