@@ -352,3 +352,82 @@ impl Demo {
         Ok((sealed, opened))
     }
 }
+
+/// The demo's header: the model, where its files and pool are, the
+/// attestation back-end.
+impl std::fmt::Display for Demo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "Plinius demo: secure, crash-resilient training of {} on MNIST",
+            self.o.cfg.display()
+        )?;
+        writeln!(f, "  files: {}", self.work_dir().display())?;
+        let memory = if self.pool_in_memory() {
+            " (memory standing in for PM)"
+        } else {
+            ""
+        };
+        writeln!(f, "  pool:  {}{memory}", self.pool().display())?;
+        write!(
+            f,
+            "  attestation: the SIMULATED platform (insecure, for development: no TEE needed)"
+        )
+    }
+}
+
+/// What a demo run did; shown as its summary.
+#[derive(Debug, Clone)]
+pub struct DemoSummary {
+    /// The model.
+    pub cfg: PathBuf,
+    /// The iteration the evaluated model reached.
+    pub iterations: u64,
+    /// The iteration after which the training process was killed (`None`:
+    /// it finished first).
+    pub killed_after: Option<u64>,
+    /// Test accuracy, 0..=1.
+    pub accuracy: f32,
+    /// Wall time of both training processes.
+    pub train_seconds: f64,
+    /// Wall time of the whole demo.
+    pub total_seconds: f64,
+    /// Where the files were kept, if they were.
+    pub kept_in: Option<PathBuf>,
+}
+
+impl std::fmt::Display for DemoSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "\nSummary")?;
+        writeln!(
+            f,
+            "  model:          {} ({} iterations of 128 images)",
+            self.cfg.display(),
+            self.iterations
+        )?;
+        match self.killed_after {
+            Some(k) => writeln!(
+                f,
+                "  crash:          SIGKILL after iteration {k}; resumed from the last mirror, nothing lost"
+            )?,
+            None => writeln!(
+                f,
+                "  crash:          none (training ended before the planned kill)"
+            )?,
+        }
+        writeln!(f, "  test accuracy:  {:.2}%", self.accuracy * 100.0)?;
+        writeln!(
+            f,
+            "  training time:  {:.1} s (both processes); whole demo {:.1} s",
+            self.train_seconds, self.total_seconds
+        )?;
+        write!(
+            f,
+            "  sealed outside the enclave: the dataset, the mirrored model (weights, optimizer, RNG states), the keys, the export"
+        )?;
+        if let Some(d) = &self.kept_in {
+            write!(f, "\n  files kept in {}", d.display())?;
+        }
+        Ok(())
+    }
+}

@@ -3,13 +3,12 @@
 
 use std::path::PathBuf;
 
-use crate::cli::args::MirrorArg;
 use anyhow::{Result, anyhow};
 use clap::Args;
 use experiments::spot::{self, SpotOptions, TraceSource};
 use experiments::trace::parse_duration;
 
-use super::crash_test::DataArgs;
+use super::args::{DataArgs, MirrorModeArg, ModelArg, OutDirArg, SeedArg, ThreadsArg};
 
 /// Arguments of `plinius spot`.
 #[derive(Args, Debug, Clone)]
@@ -40,28 +39,22 @@ pub struct SpotArgs {
     /// Do not wait out outages (nothing runs during them); trace time still counts them.
     #[arg(long)]
     pub skip_outages: bool,
-    /// The model.
-    #[arg(long, default_value = "cfg/mnist5.cfg")]
-    pub cfg: PathBuf,
+    #[command(flatten)]
+    pub cfg: ModelArg,
     /// Training iterations.
     #[arg(long, default_value_t = 200)]
     pub iterations: u64,
-    /// Mirror mode.
-    #[arg(long, value_enum, default_value = "romulus")]
-    pub mirror: MirrorArg,
-    /// Seed of the training.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Worker threads of the training process.
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub mirror: MirrorModeArg,
+    #[command(flatten)]
+    pub seed: SeedArg,
+    #[command(flatten)]
+    pub threads: ThreadsArg,
     /// Skip the uninterrupted run used to compare wall times.
     #[arg(long)]
     pub no_baseline: bool,
-    /// Output directory (CSV, PNG, child logs).
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Data and pools.
+    #[command(flatten)]
+    pub out: OutDirArg,
     #[command(flatten)]
     pub data: DataArgs,
 }
@@ -90,13 +83,13 @@ pub fn run(a: SpotArgs) -> Result<()> {
         ticks: a.ticks,
         speedup: a.speedup,
         skip_outages: a.skip_outages,
-        cfg: a.cfg,
+        cfg: a.cfg.cfg,
         iterations: a.iterations,
-        mirror: a.mirror.into(),
-        seed: a.seed,
-        threads: a.threads,
+        mirror: a.mirror.mode(),
+        seed: a.seed.seed,
+        threads: a.threads.threads,
         baseline: !a.no_baseline,
-        out: a.out,
+        out: a.out.out,
         data: a.data.into(),
     };
     let report = spot::run(&opts, &mut |l| println!("{l}"))?;

@@ -8,7 +8,7 @@ use host::job::{JobOptions, StartOptions};
 use host::keys::KeySource;
 use host::train::{TrainOptions, Training};
 
-use super::args::{CheckpointArg, MirrorArg, PlatformArg, QuietArg};
+use super::args::{CheckpointArg, MirrorArg, PlatformArg, QuietArg, ThreadsArg};
 use super::progress::Bars;
 
 /// Arguments of `plinius train`.
@@ -33,9 +33,8 @@ pub struct TrainArgs {
     /// Mirror-out every K iterations (and after the last one).
     #[arg(long, default_value_t = 1)]
     pub mirror_every: u64,
-    /// Worker threads (default: all cores; results do not depend on it).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub threads: ThreadsArg,
     /// Seed of the initial weights, dropout and batch sampling (first start only).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -76,7 +75,7 @@ impl TrainArgs {
                     pool: self.pool.clone(),
                     checkpoint: self.checkpoint.checkpoint.clone(),
                     platform: self.platform.platform.clone(),
-                    threads: self.threads,
+                    threads: self.threads.threads,
                 },
                 cfg: self.cfg.clone(),
                 data: self.data.clone(),
