@@ -431,3 +431,76 @@ impl std::fmt::Display for DemoSummary {
         Ok(())
     }
 }
+
+/// A step of the demo; shown as its heading (`[n/8] what it does`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// 1: [`Demo::keygen`].
+    Keygen,
+    /// 2: [`Demo::evidence`].
+    Evidence,
+    /// 3: [`Demo::provision`].
+    Provision,
+    /// 4: [`Demo::seal`].
+    Seal,
+    /// 5: [`Demo::train_and_kill`], training this many iterations.
+    Train(u64),
+    /// 6: [`Demo::resume`] after the kill (the iteration it came after), or
+    /// after a run that finished first (`None`).
+    Resume(Option<u64>),
+    /// 7: [`Demo::evaluate`].
+    Evaluate,
+    /// 8: [`Demo::export`].
+    Export,
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (n, what): (u8, String) = match *self {
+            Step::Keygen => (
+                1,
+                "owner: generate the key file (dataset key, model key)".into(),
+            ),
+            Step::Evidence => (
+                2,
+                "enclave: attestation evidence for the owner's nonce".into(),
+            ),
+            Step::Provision => (
+                3,
+                "owner: verify the evidence, seal the keys to the enclave (HPKE)".into(),
+            ),
+            Step::Seal => (
+                4,
+                "owner: seal the MNIST training set, one AES-GCM record per image".into(),
+            ),
+            Step::Train(iterations) => (
+                5,
+                format!(
+                    "host: plinius train (child process): create the pool, import the sealed data, train \
+                     {iterations} iterations, mirroring the sealed model after each"
+                ),
+            ),
+            Step::Resume(Some(done)) => (
+                6,
+                format!(
+                    "CRASH: the demo SIGKILLed the training process after iteration {done}; starting it again \
+                     (no --data, no --bundle: the pool holds them sealed)"
+                ),
+            ),
+            Step::Resume(None) => (
+                6,
+                "the training process finished before the planned kill (nothing to resume)".into(),
+            ),
+            Step::Evaluate => (
+                7,
+                "enclave: mirror-in and evaluate on the 10,000 MNIST test images".into(),
+            ),
+            Step::Export => (
+                8,
+                "host: export the model sealed for its owner; owner: open it as Darknet .weights"
+                    .into(),
+            ),
+        };
+        write!(f, "\n[{n}/8] {what}")
+    }
+}

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use host::demo::{Demo, DemoOptions, DemoSummary};
+use host::demo::{Demo, DemoOptions, DemoSummary, Step};
 
 use super::args::{MirrorModeArg, MnistArg, ModelArg, ThreadsArg};
 use super::progress::Bars;
@@ -33,25 +33,15 @@ pub struct DemoArgs {
     pub dir: Option<PathBuf>,
 }
 
-fn step(n: usize, what: &str) {
-    println!("\n[{n}/8] {what}");
-}
-
 /// Steps 1 to 4: keys, attestation, provisioning, the sealed dataset.
 fn owner_steps(d: &mut Demo, bars: &mut Bars) -> anyhow::Result<()> {
-    step(1, "owner: generate the key file (dataset key, model key)");
+    println!("{}", Step::Keygen);
     println!("{}", d.keygen()?);
-    step(2, "enclave: attestation evidence for the owner's nonce");
+    println!("{}", Step::Evidence);
     println!("{}", d.evidence(bars)?);
-    step(
-        3,
-        "owner: verify the evidence, seal the keys to the enclave (HPKE)",
-    );
+    println!("{}", Step::Provision);
     super::owner::print_provisioned(&d.provision()?);
-    step(
-        4,
-        "owner: seal the MNIST training set, one AES-GCM record per image",
-    );
+    println!("{}", Step::Seal);
     println!("{}", d.seal(bars)?);
     Ok(())
 }
@@ -59,31 +49,12 @@ fn owner_steps(d: &mut Demo, bars: &mut Bars) -> anyhow::Result<()> {
 /// Steps 5 and 6: training in a child process, killed, and resumed.
 /// Returns the iteration after which it was killed, if it was.
 fn train_steps(d: &Demo) -> anyhow::Result<Option<u64>> {
-    step(
-        5,
-        &format!(
-            "host: plinius train (child process): create the pool, import the sealed data, train {} iterations, \
-             mirroring the sealed model after each",
-            d.options().iterations
-        ),
-    );
+    println!("{}", Step::Train(d.options().iterations));
     let killed_after = d.train_and_kill()?;
-    match killed_after {
-        Some(done) => {
-            eprintln!();
-            step(
-                6,
-                &format!(
-                    "CRASH: the demo SIGKILLed the training process after iteration {done}; starting it again \
-                     (no --data, no --bundle: the pool holds them sealed)"
-                ),
-            );
-        }
-        None => step(
-            6,
-            "the training process finished before the planned kill (nothing to resume)",
-        ),
+    if killed_after.is_some() {
+        eprintln!();
     }
+    println!("{}", Step::Resume(killed_after));
     d.resume()?;
     Ok(killed_after)
 }
@@ -107,20 +78,14 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     let t_train = Instant::now();
     let killed_after = train_steps(&d)?;
     let train_seconds = t_train.elapsed().as_secs_f64();
-    step(
-        7,
-        "enclave: mirror-in and evaluate on the 10,000 MNIST test images",
-    );
+    println!("{}", Step::Evaluate);
     let ev = d.evaluate()?;
     println!(
         "test accuracy: {:.2}% at iteration {}",
         ev.accuracy * 100.0,
         ev.iteration
     );
-    step(
-        8,
-        "host: export the model sealed for its owner; owner: open it as Darknet .weights",
-    );
+    println!("{}", Step::Export);
     let (sealed, opened) = d.export()?;
     let model = d.file("model.sealed");
     println!("{}", host::export::summary(&d.pool(), &model, &sealed));

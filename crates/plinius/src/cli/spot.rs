@@ -59,7 +59,8 @@ pub struct SpotArgs {
     pub data: DataArgs,
 }
 
-/// The trace the arguments name.
+/// The trace the arguments name (clap makes sure there is one, and a bid
+/// with a price trace).
 fn trace_source(a: &SpotArgs) -> Result<TraceSource> {
     match (&a.price_trace, a.bid, &a.availability_trace) {
         (Some(p), Some(bid), None) => Ok(TraceSource::Price {
@@ -67,10 +68,9 @@ fn trace_source(a: &SpotArgs) -> Result<TraceSource> {
             bid,
             tick_seconds: parse_duration(&a.step).map_err(|e| anyhow!("--step: {e}"))?,
         }),
-        (Some(_), None, None) => Err(anyhow!("--price-trace needs --bid")),
         (None, _, Some(j)) => Ok(TraceSource::Availability(j.clone())),
         _ => Err(anyhow!(
-            "give exactly one of --price-trace and --availability-trace"
+            "give --price-trace with --bid, or --availability-trace"
         )),
     }
 }

@@ -59,33 +59,25 @@ pub struct TrainArgs {
     pub quiet: QuietArg,
 }
 
-impl TrainArgs {
-    fn options(&self) -> TrainOptions {
-        let keys = match (&self.key, &self.bundle, &self.state) {
-            (Some(k), _, _) => KeySource::OwnerKey(k.clone()),
-            (None, Some(b), Some(s)) => KeySource::Bundle {
-                bundle: b.clone(),
-                state: s.clone(),
-            },
-            _ => KeySource::Pool,
-        };
+impl From<TrainArgs> for TrainOptions {
+    fn from(a: TrainArgs) -> Self {
         TrainOptions {
             start: StartOptions {
                 job: JobOptions {
-                    pool: self.pool.clone(),
-                    checkpoint: self.checkpoint.checkpoint.clone(),
-                    platform: self.platform.platform.clone(),
-                    threads: self.threads.threads,
+                    pool: a.pool,
+                    checkpoint: a.checkpoint.checkpoint,
+                    platform: a.platform.platform,
+                    threads: a.threads.threads,
                 },
-                cfg: self.cfg.clone(),
-                data: self.data.clone(),
-                keys,
-                seed: self.seed,
-                mirror: self.mirror.map(Into::into),
-                mirror_every: self.mirror_every,
+                cfg: a.cfg,
+                data: a.data,
+                keys: KeySource::from_flags(a.key, a.bundle, a.state),
+                seed: a.seed,
+                mirror: a.mirror.map(Into::into),
+                mirror_every: a.mirror_every,
             },
-            iterations: self.iterations,
-            loss_csv: self.loss_csv.clone(),
+            iterations: a.iterations,
+            loss_csv: a.loss_csv,
         }
     }
 }
@@ -93,7 +85,7 @@ impl TrainArgs {
 /// `plinius train`.
 pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     let mut bars = Bars::new(a.quiet.quiet);
-    let training = Training::start(&a.options(), &mut bars)?;
+    let training = Training::start(&a.into(), &mut bars)?;
     print!("{}", training.report());
     let (start, target) = (training.iteration(), training.target());
     if start >= target {
