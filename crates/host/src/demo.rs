@@ -352,3 +352,155 @@ impl Demo {
         Ok((sealed, opened))
     }
 }
+
+/// The demo's header: the model, where its files and pool are, the
+/// attestation back-end.
+impl std::fmt::Display for Demo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "Plinius demo: secure, crash-resilient training of {} on MNIST",
+            self.o.cfg.display()
+        )?;
+        writeln!(f, "  files: {}", self.work_dir().display())?;
+        let memory = if self.pool_in_memory() {
+            " (memory standing in for PM)"
+        } else {
+            ""
+        };
+        writeln!(f, "  pool:  {}{memory}", self.pool().display())?;
+        write!(
+            f,
+            "  attestation: the SIMULATED platform (insecure, for development: no TEE needed)"
+        )
+    }
+}
+
+/// What a demo run did; shown as its summary.
+#[derive(Debug, Clone)]
+pub struct DemoSummary {
+    /// The model.
+    pub cfg: PathBuf,
+    /// The iteration the evaluated model reached.
+    pub iterations: u64,
+    /// The iteration after which the training process was killed (`None`:
+    /// it finished first).
+    pub killed_after: Option<u64>,
+    /// Test accuracy, 0..=1.
+    pub accuracy: f32,
+    /// Wall time of both training processes.
+    pub train_seconds: f64,
+    /// Wall time of the whole demo.
+    pub total_seconds: f64,
+    /// Where the files were kept, if they were.
+    pub kept_in: Option<PathBuf>,
+}
+
+impl std::fmt::Display for DemoSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "\nSummary")?;
+        writeln!(
+            f,
+            "  model:          {} ({} iterations of 128 images)",
+            self.cfg.display(),
+            self.iterations
+        )?;
+        match self.killed_after {
+            Some(k) => writeln!(
+                f,
+                "  crash:          SIGKILL after iteration {k}; resumed from the last mirror, nothing lost"
+            )?,
+            None => writeln!(
+                f,
+                "  crash:          none (training ended before the planned kill)"
+            )?,
+        }
+        writeln!(f, "  test accuracy:  {:.2}%", self.accuracy * 100.0)?;
+        writeln!(
+            f,
+            "  training time:  {:.1} s (both processes); whole demo {:.1} s",
+            self.train_seconds, self.total_seconds
+        )?;
+        write!(
+            f,
+            "  sealed outside the enclave: the dataset, the mirrored model (weights, optimizer, RNG states), the keys, the export"
+        )?;
+        if let Some(d) = &self.kept_in {
+            write!(f, "\n  files kept in {}", d.display())?;
+        }
+        Ok(())
+    }
+}
+
+/// A step of the demo; shown as its heading (`[n/8] what it does`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// 1: [`Demo::keygen`].
+    Keygen,
+    /// 2: [`Demo::evidence`].
+    Evidence,
+    /// 3: [`Demo::provision`].
+    Provision,
+    /// 4: [`Demo::seal`].
+    Seal,
+    /// 5: [`Demo::train_and_kill`], training this many iterations.
+    Train(u64),
+    /// 6: [`Demo::resume`] after the kill (the iteration it came after), or
+    /// after a run that finished first (`None`).
+    Resume(Option<u64>),
+    /// 7: [`Demo::evaluate`].
+    Evaluate,
+    /// 8: [`Demo::export`].
+    Export,
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (n, what): (u8, String) = match *self {
+            Step::Keygen => (
+                1,
+                "owner: generate the key file (dataset key, model key)".into(),
+            ),
+            Step::Evidence => (
+                2,
+                "enclave: attestation evidence for the owner's nonce".into(),
+            ),
+            Step::Provision => (
+                3,
+                "owner: verify the evidence, seal the keys to the enclave (HPKE)".into(),
+            ),
+            Step::Seal => (
+                4,
+                "owner: seal the MNIST training set, one AES-GCM record per image".into(),
+            ),
+            Step::Train(iterations) => (
+                5,
+                format!(
+                    "host: plinius train (child process): create the pool, import the sealed data, train \
+                     {iterations} iterations, mirroring the sealed model after each"
+                ),
+            ),
+            Step::Resume(Some(done)) => (
+                6,
+                format!(
+                    "CRASH: the demo SIGKILLed the training process after iteration {done}; starting it again \
+                     (no --data, no --bundle: the pool holds them sealed)"
+                ),
+            ),
+            Step::Resume(None) => (
+                6,
+                "the training process finished before the planned kill (nothing to resume)".into(),
+            ),
+            Step::Evaluate => (
+                7,
+                "enclave: mirror-in and evaluate on the 10,000 MNIST test images".into(),
+            ),
+            Step::Export => (
+                8,
+                "host: export the model sealed for its owner; owner: open it as Darknet .weights"
+                    .into(),
+            ),
+        };
+        write!(f, "\n[{n}/8] {what}")
+    }
+}

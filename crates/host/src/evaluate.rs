@@ -43,3 +43,16 @@ pub fn eval_pool(
         images: test.len(),
     })
 }
+
+impl PoolEval {
+    /// The line that says what was measured on the model of `pool`.
+    pub fn summary(&self, pool: &Path) -> String {
+        format!(
+            "test accuracy: {:.2}% ({} MNIST test images; model of {} at iteration {})",
+            self.accuracy * 100.0,
+            self.images,
+            pool.display(),
+            self.iteration
+        )
+    }
+}

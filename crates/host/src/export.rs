@@ -39,3 +39,15 @@ pub fn export_model(o: &ExportOptions, progress: &mut dyn Progress) -> Result<Se
     write_public_file(&o.out, &sealed.bytes, o.force)?;
     Ok(sealed)
 }
+
+/// The line that says what an export wrote: the model of `pool` sealed in
+/// `out`.
+pub fn summary(pool: &std::path::Path, out: &std::path::Path, sealed: &SealedExport) -> String {
+    format!(
+        "exported the model of {} at iteration {} ({} bytes, sealed for the owner's model key): {}",
+        pool.display(),
+        sealed.iteration,
+        sealed.bytes.len(),
+        out.display()
+    )
+}

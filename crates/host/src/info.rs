@@ -51,3 +51,40 @@ pub fn shm_strategy() -> String {
 pub fn hardware_threads() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
+
+/// What `plinius info` shows: this build, the hardware threads, the CPU
+/// features and the flush strategy a pool in /dev/shm would use.
+#[derive(Debug, Clone)]
+pub struct Info {
+    /// The version of this build.
+    pub version: &'static str,
+    /// [`hardware_threads`].
+    pub threads: usize,
+    /// [`cpu_features`] then [`flush_features`].
+    pub features: Vec<(&'static str, bool)>,
+    /// [`shm_strategy`].
+    pub shm_strategy: String,
+}
+
+impl Info {
+    /// Probes this machine.
+    pub fn probe() -> Info {
+        Info {
+            version: env!("CARGO_PKG_VERSION"),
+            threads: hardware_threads(),
+            features: cpu_features().into_iter().chain(flush_features()).collect(),
+            shm_strategy: shm_strategy(),
+        }
+    }
+}
+
+impl std::fmt::Display for Info {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "plinius {}", self.version)?;
+        writeln!(f, "hardware threads: {}", self.threads)?;
+        for (name, present) in &self.features {
+            writeln!(f, "  {name:<11} {}", if *present { "yes" } else { "no" })?;
+        }
+        write!(f, "PM flush for a pool in /dev/shm: {}", self.shm_strategy)
+    }
+}

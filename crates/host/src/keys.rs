@@ -77,3 +77,19 @@ pub fn provision_keys(source: &KeySource, platform: &SimPlatform) -> Result<Prov
         ),
     }
 }
+
+impl KeySource {
+    /// The source a job's first start names: the owner's key file if given,
+    /// else a bundle with its session state if both are given, else the pool.
+    pub fn from_flags(
+        key: Option<PathBuf>,
+        bundle: Option<PathBuf>,
+        state: Option<PathBuf>,
+    ) -> KeySource {
+        match (key, bundle, state) {
+            (Some(k), _, _) => KeySource::OwnerKey(k),
+            (None, Some(bundle), Some(state)) => KeySource::Bundle { bundle, state },
+            _ => KeySource::Pool,
+        }
+    }
+}

@@ -230,3 +230,30 @@ pub fn export_initial_weights(
     hostio::weights::save_weights(&net, out)?;
     Ok(net.config().param_count())
 }
+
+/// The line that gives a test accuracy (0..=1) on the 10,000 MNIST test
+/// images.
+pub fn accuracy_line(accuracy: f32) -> String {
+    format!(
+        "test accuracy: {:.2}% (10,000 MNIST test images)",
+        accuracy * 100.0
+    )
+}
+
+/// The run's time, speed and final loss, and its test accuracy if measured.
+impl std::fmt::Display for TrainReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let per_iter = self.seconds * 1e3 / self.iterations.max(1) as f64;
+        write!(
+            f,
+            "trained {} iterations in {:.1} s ({per_iter:.1} ms/iteration); final loss {:.4}",
+            self.iterations,
+            self.seconds,
+            self.losses.last().copied().unwrap_or(f32::NAN)
+        )?;
+        if let Some(acc) = self.test_accuracy {
+            write!(f, "\n{}", accuracy_line(acc))?;
+        }
+        Ok(())
+    }
+}

@@ -81,3 +81,32 @@ impl<F: FnMut(Event<'_>)> Progress for F {
         self(e);
     }
 }
+
+impl Event<'_> {
+    /// The remark a terminal shows for this event, if any (the simulated
+    /// platform's creation, a warning).
+    pub fn remark(&self) -> Option<String> {
+        match self {
+            Event::PlatformCreated(dir) => Some(format!(
+                "created the SIMULATED platform in {} (INSECURE: its keys are plain files; for \
+                 development and CI only)",
+                dir.display()
+            )),
+            Event::Warning(w) => Some(format!("warning: {w}")),
+            _ => None,
+        }
+    }
+}
+
+/// The iteration's status: its loss, then the learning rate and speed
+/// (plaintext training) or the mirror-out time (if it mirrored).
+impl std::fmt::Display for IterationReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "loss {:.4} (avg {:.4})", self.loss, self.avg_loss)?;
+        match (self.learning_rate, self.images_per_sec, self.mirror_ms) {
+            (Some(lr), Some(ips), _) => write!(f, "  lr {lr:.5}  {ips:.0} images/s"),
+            (_, _, Some(ms)) => write!(f, "  mirror {ms:.1} ms"),
+            _ => Ok(()),
+        }
+    }
+}

@@ -77,6 +77,16 @@ impl std::fmt::Display for Provisioned {
     }
 }
 
+impl Provisioned {
+    /// The warning to show beside the summary when the evidence came from the
+    /// simulated platform.
+    pub fn warning(&self) -> Option<&'static str> {
+        self.simulated.then_some(
+            "warning: the enclave runs on the SIMULATED platform: its evidence proves nothing about hardware",
+        )
+    }
+}
+
 /// Reads an X.509 certificate file: DER, or PEM (the first `CERTIFICATE`
 /// block).
 fn read_certificate(path: &Path) -> Result<Vec<u8>> {

@@ -3,11 +3,12 @@
 
 use std::path::PathBuf;
 
-use crate::cli::args::MirrorArg;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use experiments::{decrypt, mirror, pipeline, seal_speed, sps, train_speed};
 use ptm::FlushStrategy;
+
+use super::args::{CsvArg, MirrorArg, MnistArg};
 
 /// The benchmarks.
 #[derive(Subcommand)]
@@ -59,9 +60,8 @@ pub struct SpsArgs {
     /// Size of the persistent array in MiB.
     #[arg(long, default_value_t = 10.0)]
     pub array_mib: f64,
-    /// Write the results as CSV (flush,swaps_per_tx,swaps_per_us).
-    #[arg(long)]
-    pub csv: Option<PathBuf>,
+    #[command(flatten)]
+    pub csv: CsvArg,
     /// Draw the results as a PNG line chart.
     #[arg(long)]
     pub plot: Option<PathBuf>,
@@ -81,7 +81,7 @@ fn run_sps(a: SpsArgs) -> Result<()> {
     };
     let report = sps::run(&opts, &mut |l| eprintln!("{l}"))?;
     print!("{report}");
-    if let Some(c) = &a.csv {
+    if let Some(c) = &a.csv.csv {
         sps::write_csv(c, &report.points)?;
         eprintln!("wrote {}", c.display());
     }
@@ -95,9 +95,8 @@ fn run_sps(a: SpsArgs) -> Result<()> {
 /// Arguments of `bench seal`.
 #[derive(Args, Debug)]
 pub struct SealArgs {
-    /// Also write the results as CSV to this file.
-    #[arg(long)]
-    pub csv: Option<PathBuf>,
+    #[command(flatten)]
+    pub csv: CsvArg,
     /// Seconds of measurement per case and operation.
     #[arg(long, default_value_t = 1.0)]
     pub seconds: f64,
@@ -107,7 +106,7 @@ fn run_seal(a: SealArgs) -> Result<()> {
     println!("{}", seal_speed::HEADLINE);
     let report = seal_speed::run(&seal_speed::SealOptions { seconds: a.seconds })?;
     print!("{report}");
-    if let Some(path) = &a.csv {
+    if let Some(path) = &a.csv.csv {
         report.write_csv(path)?;
         println!("wrote {}", path.display());
     }
@@ -129,9 +128,8 @@ pub struct TrainArgs {
     /// Untimed iterations first.
     #[arg(long, default_value_t = 2)]
     pub warmup: usize,
-    /// Write the results here as CSV.
-    #[arg(long)]
-    pub csv: Option<PathBuf>,
+    #[command(flatten)]
+    pub csv: CsvArg,
     /// Measure Plinius's protection instead: the plain step, sealed-batch
     /// loading and mirror-out per mode (romulus, ab, ssd), one run.
     #[arg(long)]
@@ -160,7 +158,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
             ckpt_dir: a.ckpt_dir,
         })?;
         print!("{report}");
-        if let Some(path) = &a.csv {
+        if let Some(path) = &a.csv.csv {
             report.write_csv(path)?;
         }
         return Ok(());
@@ -173,7 +171,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
     };
     let report = train_speed::run(&opts, &mut |line| eprintln!("{line}"))?;
     print!("{report}");
-    if let Some(path) = &a.csv {
+    if let Some(path) = &a.csv.csv {
         report.write_csv(path)?;
     }
     Ok(())
@@ -260,9 +258,8 @@ pub struct DecryptArgs {
     /// hidden behind idle cores or blurred by two thread pools taking turns).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
-    /// Directory with the MNIST gzip IDX files.
-    #[arg(long, default_value = "data/mnist")]
-    pub mnist: PathBuf,
+    #[command(flatten)]
+    pub mnist: MnistArg,
     /// Where the pool goes (default: /dev/shm, else the temporary directory).
     #[arg(long)]
     pub pool_dir: Option<PathBuf>,
@@ -279,7 +276,7 @@ fn run_decrypt(a: DecryptArgs) -> Result<()> {
         warmup: a.warmup,
         samples: a.samples,
         threads: a.threads,
-        mnist: a.mnist,
+        mnist: a.mnist.mnist,
         pool_dir: a.pool_dir,
         out: a.out,
     };

@@ -6,76 +6,57 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use host::demo::{Demo, DemoOptions};
+use host::demo::{Demo, DemoOptions, DemoSummary, Step};
 
-use super::args::MirrorArg;
+use super::args::{MirrorModeArg, MnistArg, ModelArg, ThreadsArg};
 use super::progress::Bars;
 
 /// Arguments of `plinius demo`.
 #[derive(Args, Debug, Clone)]
 pub struct DemoArgs {
-    /// The model.
-    #[arg(long, default_value = "cfg/mnist5.cfg")]
-    pub cfg: PathBuf,
-    /// Directory with the MNIST gzip IDX files.
-    #[arg(long, default_value = "data/mnist")]
-    pub mnist: PathBuf,
+    #[command(flatten)]
+    pub cfg: ModelArg,
+    #[command(flatten)]
+    pub mnist: MnistArg,
     /// Training iterations (batches of 128 images).
     #[arg(long, default_value_t = 300)]
     pub iterations: u64,
     /// Kill the training process after this many iterations (default: half-way).
     #[arg(long)]
     pub kill_at: Option<u64>,
-    /// Mirror mode.
-    #[arg(long, value_enum, default_value = "romulus")]
-    pub mirror: MirrorArg,
-    /// Worker threads of the training process (default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub mirror: MirrorModeArg,
+    #[command(flatten)]
+    pub threads: ThreadsArg,
     /// Keep every file in this directory (pool included) instead of temporary ones.
     #[arg(long)]
     pub dir: Option<PathBuf>,
 }
 
-fn step(n: usize, what: &str) {
-    println!("\n[{n}/8] {what}");
-}
-
-fn header(d: &Demo) {
-    println!(
-        "Plinius demo: secure, crash-resilient training of {} on MNIST",
-        d.options().cfg.display()
-    );
-    println!("  files: {}", d.work_dir().display());
-    println!(
-        "  pool:  {}{}",
-        d.pool().display(),
-        if d.pool_in_memory() {
-            " (memory standing in for PM)"
-        } else {
-            ""
-        }
-    );
-    println!("  attestation: the SIMULATED platform (insecure, for development: no TEE needed)");
-}
-
 /// Steps 1 to 4: keys, attestation, provisioning, the sealed dataset.
 fn owner_steps(d: &mut Demo, bars: &mut Bars) -> anyhow::Result<()> {
-    step(1, "owner: generate the key file (dataset key, model key)");
+    println!("{}", Step::Keygen);
     println!("{}", d.keygen()?);
-    step(2, "enclave: attestation evidence for the owner's nonce");
+    println!("{}", Step::Evidence);
     println!("{}", d.evidence(bars)?);
-    step(
-        3,
-        "owner: verify the evidence, seal the keys to the enclave (HPKE)",
-    );
+    println!("{}", Step::Provision);
     super::owner::print_provisioned(&d.provision()?);
-    step(
-        4,
-        "owner: seal the MNIST training set, one AES-GCM record per image",
-    );
+    println!("{}", Step::Seal);
     println!("{}", d.seal(bars)?);
     Ok(())
+}
+
+/// Steps 5 and 6: training in a child process, killed, and resumed.
+/// Returns the iteration after which it was killed, if it was.
+fn train_steps(d: &Demo) -> anyhow::Result<Option<u64>> {
+    println!("{}", Step::Train(d.options().iterations));
+    let killed_after = d.train_and_kill()?;
+    if killed_after.is_some() {
+        eprintln!();
+    }
+    println!("{}", Step::Resume(killed_after));
+    d.resume()?;
+    Ok(killed_after)
 }
 
 /// Runs the demo.
@@ -83,85 +64,41 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let exe = std::env::current_exe().context("cannot locate the running executable")?;
     let mut d = Demo::new(DemoOptions {
-        cfg: a.cfg,
-        mnist: a.mnist,
+        cfg: a.cfg.cfg,
+        mnist: a.mnist.mnist,
         iterations: a.iterations,
         kill_at: a.kill_at,
-        mirror: a.mirror.into(),
-        threads: a.threads,
+        mirror: a.mirror.mode(),
+        threads: a.threads.threads,
         dir: a.dir.clone(),
         exe,
     })?;
-    header(&d);
-    let mut bars = Bars::new(false);
-    owner_steps(&mut d, &mut bars)?;
-    step(
-        5,
-        &format!(
-            "host: plinius train (child process): create the pool, import the sealed data, train {} iterations, \
-             mirroring the sealed model after each",
-            a.iterations
-        ),
-    );
+    println!("{d}");
+    owner_steps(&mut d, &mut Bars::new(false))?;
     let t_train = Instant::now();
-    let killed_after = d.train_and_kill()?;
-    match killed_after {
-        Some(done) => {
-            eprintln!();
-            step(
-                6,
-                &format!(
-                    "CRASH: the demo SIGKILLed the training process after iteration {done}; starting it again \
-                     (no --data, no --bundle: the pool holds them sealed)"
-                ),
-            );
-        }
-        None => step(
-            6,
-            "the training process finished before the planned kill (nothing to resume)",
-        ),
-    }
-    d.resume()?;
-    let train_s = t_train.elapsed().as_secs_f64();
-    step(
-        7,
-        "enclave: mirror-in and evaluate on the 10,000 MNIST test images",
-    );
+    let killed_after = train_steps(&d)?;
+    let train_seconds = t_train.elapsed().as_secs_f64();
+    println!("{}", Step::Evaluate);
     let ev = d.evaluate()?;
     println!(
         "test accuracy: {:.2}% at iteration {}",
         ev.accuracy * 100.0,
         ev.iteration
     );
-    step(
-        8,
-        "host: export the model sealed for its owner; owner: open it as Darknet .weights",
-    );
+    println!("{}", Step::Export);
     let (sealed, opened) = d.export()?;
-    super::export::print(&d.pool(), &d.file("model.sealed"), &sealed);
+    let model = d.file("model.sealed");
+    println!("{}", host::export::summary(&d.pool(), &model, &sealed));
     println!("{opened}");
-    println!("\nSummary");
-    println!(
-        "  model:          {} ({} iterations of 128 images)",
-        d.options().cfg.display(),
-        ev.iteration
-    );
-    match killed_after {
-        Some(k) => println!(
-            "  crash:          SIGKILL after iteration {k}; resumed from the last mirror, nothing lost"
-        ),
-        None => println!("  crash:          none (training ended before the planned kill)"),
-    }
-    println!("  test accuracy:  {:.2}%", ev.accuracy * 100.0);
-    println!(
-        "  training time:  {train_s:.1} s (both processes); whole demo {:.1} s",
-        t0.elapsed().as_secs_f64()
-    );
-    println!(
-        "  sealed outside the enclave: the dataset, the mirrored model (weights, optimizer, RNG states), the keys, the export"
-    );
-    if a.dir.is_some() {
-        println!("  files kept in {}", d.work_dir().display());
-    }
+    let summary = DemoSummary {
+        cfg: d.options().cfg.clone(),
+        iterations: ev.iteration,
+        killed_after,
+        accuracy: ev.accuracy,
+        train_seconds,
+        total_seconds: t0.elapsed().as_secs_f64(),
+        kept_in: a.dir.map(|_| d.work_dir().to_path_buf()),
+    };
+    println!("{summary}");
     Ok(())
 }

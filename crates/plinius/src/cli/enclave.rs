@@ -48,9 +48,8 @@ pub struct EvidenceArgs {
     /// configfs-tsm report directory (tsm back-end).
     #[arg(long, default_value = hostio::tsm::DEFAULT_TSM_ROOT)]
     pub tsm_root: PathBuf,
-    /// Replace existing output files.
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub force: ForceArg,
 }
 
 /// Arguments of `enclave accept`.
@@ -86,7 +85,7 @@ pub fn run(cmd: EnclaveCommand) -> anyhow::Result<()> {
                 },
                 platform: a.platform.platform,
                 tsm_root: a.tsm_root,
-                force: a.force,
+                force: a.force.force,
             };
             println!("{}", host::enclave_side::evidence(&o, &mut bars)?);
         }

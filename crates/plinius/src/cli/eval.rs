@@ -54,13 +54,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         };
         let test = a.mnist_test.as_deref().unwrap_or(&a.mnist);
         let r = host::evaluate::eval_pool(&opts, test, a.key.as_deref(), &mut bars)?;
-        println!(
-            "test accuracy: {:.2}% ({} MNIST test images; model of {} at iteration {})",
-            r.accuracy * 100.0,
-            r.images,
-            pool.display(),
-            r.iteration
-        );
+        println!("{}", r.summary(pool));
         return Ok(());
     }
     let (Some(cfg), Some(w)) = (&a.cfg, &a.weights) else {
@@ -69,9 +63,6 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         );
     };
     let acc = host::plaintext::eval_weights(cfg, w, &a.mnist, threads, &mut bars)?;
-    println!(
-        "test accuracy: {:.2}% (10,000 MNIST test images)",
-        acc * 100.0
-    );
+    println!("{}", host::plaintext::accuracy_line(acc));
     Ok(())
 }

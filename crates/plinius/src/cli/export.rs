@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use host::export::{ExportOptions, export_model};
-use host::job::{JobOptions, SealedExport};
+use host::export::{ExportOptions, export_model, summary};
+use host::job::JobOptions;
 
 use super::args::{CheckpointArg, ForceArg, PlatformArg};
 use super::progress::Bars;
@@ -30,17 +30,6 @@ pub struct ExportArgs {
     pub key: Option<PathBuf>,
 }
 
-/// The line `export` prints.
-pub fn print(pool: &std::path::Path, out: &std::path::Path, sealed: &SealedExport) {
-    println!(
-        "exported the model of {} at iteration {} ({} bytes, sealed for the owner's model key): {}",
-        pool.display(),
-        sealed.iteration,
-        sealed.bytes.len(),
-        out.display()
-    );
-}
-
 /// `plinius export`.
 pub fn run(a: ExportArgs) -> anyhow::Result<()> {
     let o = ExportOptions {
@@ -55,6 +44,6 @@ pub fn run(a: ExportArgs) -> anyhow::Result<()> {
         key: a.key,
     };
     let sealed = export_model(&o, &mut Bars::new(true))?;
-    print(&a.pool, &a.out, &sealed);
+    println!("{}", summary(&a.pool, &a.out, &sealed));
     Ok(())
 }

@@ -195,10 +195,8 @@ impl From<ProvisionArgs> for ProvisionOptions {
 
 /// What `owner provision` prints (a warning on stderr for simulated evidence).
 pub fn print_provisioned(p: &Provisioned) {
-    if p.simulated {
-        eprintln!(
-            "warning: the enclave runs on the SIMULATED platform: its evidence proves nothing about hardware"
-        );
+    if let Some(w) = p.warning() {
+        eprintln!("{w}");
     }
     println!("{p}");
 }

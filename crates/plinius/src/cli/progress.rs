@@ -45,24 +45,11 @@ impl Bars {
 
     fn iteration(&self, r: &IterationReport) {
         let Some(bar) = &self.bar else { return };
-        match (r.learning_rate, r.images_per_sec) {
-            (Some(lr), Some(ips)) => {
-                bar.set_message(format!(
-                    "loss {:.4} (avg {:.4})  lr {lr:.5}  {ips:.0} images/s",
-                    r.loss, r.avg_loss
-                ));
-                bar.inc(1);
-            }
-            _ => {
-                let mirror = r
-                    .mirror_ms
-                    .map_or(String::new(), |ms| format!("  mirror {ms:.1} ms"));
-                bar.set_message(format!(
-                    "loss {:.4} (avg {:.4}){mirror}",
-                    r.loss, r.avg_loss
-                ));
-                bar.set_position(r.iteration);
-            }
+        bar.set_message(r.to_string());
+        if r.learning_rate.is_some() && r.images_per_sec.is_some() {
+            bar.inc(1);
+        } else {
+            bar.set_position(r.iteration);
         }
     }
 }
@@ -70,12 +57,11 @@ impl Bars {
 impl Progress for Bars {
     fn event(&mut self, e: Event<'_>) {
         match e {
-            Event::PlatformCreated(dir) => eprintln!(
-                "created the SIMULATED platform in {} (INSECURE: its keys are plain files; for \
-                 development and CI only)",
-                dir.display()
-            ),
-            Event::Warning(w) => eprintln!("warning: {w}"),
+            Event::PlatformCreated(_) | Event::Warning(_) => {
+                if let Some(remark) = e.remark() {
+                    eprintln!("{remark}");
+                }
+            }
             Event::ImportStart { total, from } => {
                 let bar = self.start(
                     total,

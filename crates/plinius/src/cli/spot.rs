@@ -3,13 +3,12 @@
 
 use std::path::PathBuf;
 
-use crate::cli::args::MirrorArg;
 use anyhow::{Result, anyhow};
 use clap::Args;
 use experiments::spot::{self, SpotOptions, TraceSource};
 use experiments::trace::parse_duration;
 
-use super::crash_test::DataArgs;
+use super::args::{DataArgs, MirrorModeArg, ModelArg, OutDirArg, SeedArg, ThreadsArg};
 
 /// Arguments of `plinius spot`.
 #[derive(Args, Debug, Clone)]
@@ -40,33 +39,28 @@ pub struct SpotArgs {
     /// Do not wait out outages (nothing runs during them); trace time still counts them.
     #[arg(long)]
     pub skip_outages: bool,
-    /// The model.
-    #[arg(long, default_value = "cfg/mnist5.cfg")]
-    pub cfg: PathBuf,
+    #[command(flatten)]
+    pub cfg: ModelArg,
     /// Training iterations.
     #[arg(long, default_value_t = 200)]
     pub iterations: u64,
-    /// Mirror mode.
-    #[arg(long, value_enum, default_value = "romulus")]
-    pub mirror: MirrorArg,
-    /// Seed of the training.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Worker threads of the training process.
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub mirror: MirrorModeArg,
+    #[command(flatten)]
+    pub seed: SeedArg,
+    #[command(flatten)]
+    pub threads: ThreadsArg,
     /// Skip the uninterrupted run used to compare wall times.
     #[arg(long)]
     pub no_baseline: bool,
-    /// Output directory (CSV, PNG, child logs).
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Data and pools.
+    #[command(flatten)]
+    pub out: OutDirArg,
     #[command(flatten)]
     pub data: DataArgs,
 }
 
-/// The trace the arguments name.
+/// The trace the arguments name (clap makes sure there is one, and a bid
+/// with a price trace).
 fn trace_source(a: &SpotArgs) -> Result<TraceSource> {
     match (&a.price_trace, a.bid, &a.availability_trace) {
         (Some(p), Some(bid), None) => Ok(TraceSource::Price {
@@ -74,10 +68,9 @@ fn trace_source(a: &SpotArgs) -> Result<TraceSource> {
             bid,
             tick_seconds: parse_duration(&a.step).map_err(|e| anyhow!("--step: {e}"))?,
         }),
-        (Some(_), None, None) => Err(anyhow!("--price-trace needs --bid")),
         (None, _, Some(j)) => Ok(TraceSource::Availability(j.clone())),
         _ => Err(anyhow!(
-            "give exactly one of --price-trace and --availability-trace"
+            "give --price-trace with --bid, or --availability-trace"
         )),
     }
 }
@@ -90,13 +83,13 @@ pub fn run(a: SpotArgs) -> Result<()> {
         ticks: a.ticks,
         speedup: a.speedup,
         skip_outages: a.skip_outages,
-        cfg: a.cfg,
+        cfg: a.cfg.cfg,
         iterations: a.iterations,
-        mirror: a.mirror.into(),
-        seed: a.seed,
-        threads: a.threads,
+        mirror: a.mirror.mode(),
+        seed: a.seed.seed,
+        threads: a.threads.threads,
         baseline: !a.no_baseline,
-        out: a.out,
+        out: a.out.out,
         data: a.data.into(),
     };
     let report = spot::run(&opts, &mut |l| println!("{l}"))?;

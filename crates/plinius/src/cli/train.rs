@@ -8,7 +8,7 @@ use host::job::{JobOptions, StartOptions};
 use host::keys::KeySource;
 use host::train::{TrainOptions, Training};
 
-use super::args::{CheckpointArg, MirrorArg, PlatformArg, QuietArg};
+use super::args::{CheckpointArg, MirrorArg, PlatformArg, QuietArg, ThreadsArg};
 use super::progress::Bars;
 
 /// Arguments of `plinius train`.
@@ -33,9 +33,8 @@ pub struct TrainArgs {
     /// Mirror-out every K iterations (and after the last one).
     #[arg(long, default_value_t = 1)]
     pub mirror_every: u64,
-    /// Worker threads (default: all cores; results do not depend on it).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub threads: ThreadsArg,
     /// Seed of the initial weights, dropout and batch sampling (first start only).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -60,33 +59,25 @@ pub struct TrainArgs {
     pub quiet: QuietArg,
 }
 
-impl TrainArgs {
-    fn options(&self) -> TrainOptions {
-        let keys = match (&self.key, &self.bundle, &self.state) {
-            (Some(k), _, _) => KeySource::OwnerKey(k.clone()),
-            (None, Some(b), Some(s)) => KeySource::Bundle {
-                bundle: b.clone(),
-                state: s.clone(),
-            },
-            _ => KeySource::Pool,
-        };
+impl From<TrainArgs> for TrainOptions {
+    fn from(a: TrainArgs) -> Self {
         TrainOptions {
             start: StartOptions {
                 job: JobOptions {
-                    pool: self.pool.clone(),
-                    checkpoint: self.checkpoint.checkpoint.clone(),
-                    platform: self.platform.platform.clone(),
-                    threads: self.threads,
+                    pool: a.pool,
+                    checkpoint: a.checkpoint.checkpoint,
+                    platform: a.platform.platform,
+                    threads: a.threads.threads,
                 },
-                cfg: self.cfg.clone(),
-                data: self.data.clone(),
-                keys,
-                seed: self.seed,
-                mirror: self.mirror.map(Into::into),
-                mirror_every: self.mirror_every,
+                cfg: a.cfg,
+                data: a.data,
+                keys: KeySource::from_flags(a.key, a.bundle, a.state),
+                seed: a.seed,
+                mirror: a.mirror.map(Into::into),
+                mirror_every: a.mirror_every,
             },
-            iterations: self.iterations,
-            loss_csv: self.loss_csv.clone(),
+            iterations: a.iterations,
+            loss_csv: a.loss_csv,
         }
     }
 }
@@ -94,7 +85,7 @@ impl TrainArgs {
 /// `plinius train`.
 pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     let mut bars = Bars::new(a.quiet.quiet);
-    let training = Training::start(&a.options(), &mut bars)?;
+    let training = Training::start(&a.into(), &mut bars)?;
     print!("{}", training.report());
     let (start, target) = (training.iteration(), training.target());
     if start >= target {

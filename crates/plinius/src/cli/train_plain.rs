@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use host::plaintext::{TrainPlainOptions, train_plain};
 
-use super::args::ThreadsArg;
+use super::args::{QuietArg, SeedArg, ThreadsArg};
 use super::progress::Bars;
 
 /// Arguments of `plinius train-plain`.
@@ -23,9 +23,8 @@ pub struct TrainPlainArgs {
     pub iterations: Option<u64>,
     #[command(flatten)]
     pub threads: ThreadsArg,
-    /// Seed of the initial weights, dropout and batch sampling.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub seed: SeedArg,
     /// Start from these Darknet .weights instead of random weights.
     #[arg(long)]
     pub init_weights: Option<PathBuf>,
@@ -41,9 +40,8 @@ pub struct TrainPlainArgs {
     /// Skip the test-set evaluation at the end.
     #[arg(long)]
     pub no_eval: bool,
-    /// Hide the progress bar.
-    #[arg(long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub quiet: QuietArg,
 }
 
 /// `plinius train-plain`.
@@ -53,27 +51,15 @@ pub fn run(a: TrainPlainArgs) -> anyhow::Result<()> {
         mnist: a.mnist,
         iterations: a.iterations,
         threads: a.threads.threads,
-        seed: a.seed,
+        seed: a.seed.seed,
         init_weights: a.init_weights,
         clear: a.clear,
         save_weights: a.save_weights,
         loss_csv: a.loss_csv,
         no_eval: a.no_eval,
     };
-    let r = train_plain(&o, &mut Bars::keeping(a.quiet))?;
-    let per_iter = r.seconds * 1e3 / r.iterations.max(1) as f64;
-    println!(
-        "trained {} iterations in {:.1} s ({per_iter:.1} ms/iteration); final loss {:.4}",
-        r.iterations,
-        r.seconds,
-        r.losses.last().copied().unwrap_or(f32::NAN)
-    );
-    if let Some(acc) = r.test_accuracy {
-        println!(
-            "test accuracy: {:.2}% (10,000 MNIST test images)",
-            acc * 100.0
-        );
-    }
+    let r = train_plain(&o, &mut Bars::keeping(a.quiet.quiet))?;
+    println!("{r}");
     if let Some(p) = &o.save_weights {
         println!("weights: {}", p.display());
     }
