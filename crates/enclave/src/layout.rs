@@ -13,7 +13,8 @@
 //!   - dataset area: an import header ([`IMPORT_HEADER_LEN`] bytes; copied
 //!     bytes and state each on their own cache line) then the owner's sealed
 //!     dataset file verbatim. Written once by the host; training refuses an
-//!     area whose state is not [`STATE_COMPLETE`].
+//!     area whose state is not [`STATE_COMPLETE`]. Its layout, reader and
+//!     write protocol are [`crate::dataset_area`]'s.
 //!   - ab area: a selector page (one u64 written with a single 8-byte store:
 //!     see [`selector_word`]), then slot 0 and slot 1 ([`PoolPlan::ab_slot_len`]
 //!     bytes each, page aligned), each holding a whole mirror image.
@@ -46,20 +47,12 @@ pub const KEYS_BLOB_MAX: usize = 16 << 10;
 /// Bytes of the `ab` area before slot 0 (the selector page).
 pub const AB_SELECTOR_LEN: u64 = PAGE;
 
-/// Magic at the start of a dataset area (the import header).
-pub const IMPORT_MAGIC: [u8; 8] = *b"PLIMPRT\0";
-/// Format version of the import header.
-pub const IMPORT_VERSION: u32 = 1;
-/// Bytes of the dataset area before the copy of the sealed dataset file.
-pub const IMPORT_HEADER_LEN: u64 = 4096;
-/// Offset in the dataset area of the u64 "bytes copied so far" (own line).
-pub const IMPORT_COPIED_OFF: u64 = 64;
-/// Offset in the dataset area of the u64 import state word (own line).
-pub const IMPORT_STATE_OFF: u64 = 128;
-/// Import state word: the copy is in progress.
-pub const STATE_IMPORTING: u64 = 0x494d_504f_5254_494e;
-/// Import state word: the copy is complete and checked.
-pub const STATE_COMPLETE: u64 = 0x434f_4d50_4c45_5445;
+// The dataset area's layout and protocol live in [`crate::dataset_area`];
+// its constants, header and reader stay reachable from here.
+pub use crate::dataset_area::{
+    IMPORT_COPIED_OFF, IMPORT_HEADER_LEN, IMPORT_MAGIC, IMPORT_STATE_OFF, IMPORT_VERSION,
+    ImportHeader, STATE_COMPLETE, STATE_IMPORTING, complete_dataset,
+};
 
 /// How the model is mirrored after training iterations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -544,118 +537,6 @@ pub fn mirror_iteration<B: PmBackend>(pool: &Pool<B>, sb: &Superblock) -> Result
     }
 }
 
-/// The static fields of a dataset area's import header.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ImportHeader {
-    /// The dataset id.
-    pub dataset_id: [u8; 16],
-    /// Records in the dataset.
-    pub record_count: u64,
-    /// Bytes per sealed record.
-    pub record_len: u32,
-    /// Length of the sealed dataset file.
-    pub file_len: u64,
-}
-
-const DS_WHAT: &str = "dataset area";
-/// Magic and version of the dataset area's import header.
-const IMPORT_HEADER: wire::Header = wire::Header {
-    magic: &IMPORT_MAGIC,
-    width: wire::VersionWidth::U32,
-    version: IMPORT_VERSION,
-    min_len: 56,
-    foreign: "bad magic (no dataset imported, or corrupted)",
-    label: "import format version",
-};
-
-impl ImportHeader {
-    /// Encodes the static fields (56 bytes: magic, version, record length,
-    /// id, count, file length, checksum of the first 48 bytes).
-    pub fn encode(&self) -> [u8; 56] {
-        let mut w = wire::Writer::with_capacity(56);
-        IMPORT_HEADER.write(&mut w);
-        w.u32(self.record_len);
-        w.bytes(&self.dataset_id);
-        w.u64(self.record_count);
-        w.u64(self.file_len);
-        w.checksum();
-        w.into_array().expect("the import header is 56 bytes")
-    }
-
-    /// Decodes and checks the static fields.
-    pub fn decode(b: &[u8]) -> Result<Self> {
-        let mut r = IMPORT_HEADER.check(b, DS_WHAT)?;
-        if !wire::checksum_ok(b, 48) {
-            return Err(EnclaveError::layout(
-                DS_WHAT,
-                "import header checksum mismatch (corrupted)",
-            ));
-        }
-        Ok(ImportHeader {
-            record_len: r.u32("record length")?,
-            dataset_id: r.array("dataset id")?,
-            record_count: r.u64("record count")?,
-            file_len: r.u64("file length")?,
-        })
-    }
-}
-
-/// The sealed dataset file bytes of a COMPLETE dataset area `area` of `raw`
-/// (the pool's raw region): an error naming the problem if the area does not
-/// fit, was never imported, or its import is not complete.
-pub fn complete_dataset(raw: &[u8], area: Region) -> Result<&[u8]> {
-    let a = area
-        .slice(raw)
-        .filter(|a| a.len() as u64 >= IMPORT_HEADER_LEN)
-        .ok_or_else(|| {
-            EnclaveError::layout(
-                DS_WHAT,
-                format!(
-                    "[{}, +{}) does not fit the raw region of {} bytes",
-                    area.off,
-                    area.len,
-                    raw.len()
-                ),
-            )
-        })?;
-    let word = |o: u64| u64::from_le_bytes(a[o as usize..o as usize + 8].try_into().expect("8"));
-    match word(IMPORT_STATE_OFF) {
-        STATE_COMPLETE => {}
-        STATE_IMPORTING => {
-            return Err(EnclaveError::Dataset(format!(
-                "the import into the pool is incomplete ({} bytes copied): rerun the import to \
-                 resume it",
-                word(IMPORT_COPIED_OFF)
-            )));
-        }
-        0 => {
-            return Err(EnclaveError::Dataset(
-                "no dataset has been imported into the pool".into(),
-            ));
-        }
-        w => {
-            return Err(EnclaveError::layout(
-                DS_WHAT,
-                format!("unknown import state word {w:#018x} (corrupted)"),
-            ));
-        }
-    }
-    let h = ImportHeader::decode(&a[..56])?;
-    let end = IMPORT_HEADER_LEN
-        .checked_add(h.file_len)
-        .filter(|e| *e <= a.len() as u64)
-        .ok_or_else(|| {
-            EnclaveError::layout(
-                DS_WHAT,
-                format!(
-                    "a file of {} bytes does not fit the area of {} bytes",
-                    h.file_len, area.len
-                ),
-            )
-        })?;
-    Ok(&a[IMPORT_HEADER_LEN as usize..end as usize])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -739,32 +620,5 @@ mod tests {
             assert_eq!(m.name().parse::<MirrorMode>().unwrap(), m);
         }
         assert!("disk".parse::<MirrorMode>().is_err());
-    }
-
-    #[test]
-    fn dataset_area_states() {
-        let area = Region {
-            off: 0,
-            len: IMPORT_HEADER_LEN + 100,
-        };
-        let mut raw = vec![0u8; area.len as usize];
-        let e = complete_dataset(&raw, area).unwrap_err();
-        assert!(e.to_string().contains("no dataset"), "{e}");
-        let h = ImportHeader {
-            dataset_id: [1; 16],
-            record_count: 2,
-            record_len: 40,
-            file_len: 90,
-        };
-        raw[..56].copy_from_slice(&h.encode());
-        raw[128..136].copy_from_slice(&STATE_IMPORTING.to_le_bytes());
-        let e = complete_dataset(&raw, area).unwrap_err();
-        assert!(e.to_string().contains("incomplete"), "{e}");
-        raw[128..136].copy_from_slice(&STATE_COMPLETE.to_le_bytes());
-        assert_eq!(complete_dataset(&raw, area).unwrap().len(), 90);
-        raw[20] ^= 1;
-        assert!(complete_dataset(&raw, area).is_err());
-        let short = Region { off: 0, len: 10 };
-        assert!(complete_dataset(&raw, short).is_err());
     }
 }

@@ -10,6 +10,8 @@
 //!
 //! - [`layout`]: the pool's superblock, areas and sizes (pure data; the host
 //!   uses it to size pools, import datasets and inspect).
+//! - [`dataset_area`]: the pool's dataset area: layout, status, the sealed
+//!   dataset in place, and the crash-safe resumable import the host runs.
 //! - [`image`]: the sealed mirror image format (per-record associated data).
 //! - [`Enclave`]: attach (create or mirror-in), [`Enclave::train`] with
 //!   mirror-out every K iterations (`romulus`, `ab`, `ssd`), evaluate, export.
@@ -39,6 +41,7 @@
 #[cfg(target_endian = "big")]
 compile_error!("the mirror format stores f32 buffers in native (little-endian) order");
 
+pub mod dataset_area;
 mod enclave;
 mod error;
 mod export;

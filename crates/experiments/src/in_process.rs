@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use hostio::fs::{AtomicOptions, write_atomic_with};
 use seal::KeyBundle;
-use seal::dataset::{DatasetHeader, Split, seal_sample_into};
+use seal::dataset::{DatasetHeader, DatasetWriter, Split};
 
 use crate::error::{ExperimentError, Result};
 
@@ -67,7 +68,8 @@ impl InProcess {
 }
 
 /// Seals the first `n` MNIST training images (at least one, at most all)
-/// into a sealed dataset file at `out`, with a fresh random dataset id.
+/// into a sealed dataset file at `out`, with a fresh random dataset id
+/// ([`seal::dataset::DatasetWriter`] into a durable atomic write).
 pub(crate) fn seal_mnist(
     mnist: &Path,
     n: usize,
@@ -77,32 +79,22 @@ pub(crate) fn seal_mnist(
     let split = hostio::idx::load_split(mnist, "train")
         .with_context(|| format!("loading MNIST from {}", mnist.display()))?;
     let n = n.min(split.len()).max(1);
-    let mut id = [0u8; 16];
-    seal::key::random_fill(&mut id)?;
-    let h = DatasetHeader {
-        split: Split::Train,
-        dataset_id: id,
-        sample_count: n as u64,
-        rows: split.images.rows as u32,
-        cols: split.images.cols as u32,
-    };
+    let (rows, cols) = (split.images.rows as u32, split.images.cols as u32);
+    let h = DatasetHeader::with_random_id(Split::Train, n as u64, rows, cols)?;
     let key = bundle.dataset.record_key();
-    let px = h.pixels();
-    let mut bytes = Vec::with_capacity(h.file_len());
-    bytes.extend_from_slice(&h.encode(&key)?);
-    let mut scratch = vec![0u8; px + 1];
-    let mut rec = vec![0u8; h.record_len()];
-    for i in 0..n {
-        seal_sample_into(
-            &key,
-            &id,
-            i as u64,
-            &split.images.pixels[i * px..(i + 1) * px],
-            split.labels[i],
-            &mut scratch,
-            &mut rec,
-        )?;
-        bytes.extend_from_slice(&rec);
-    }
-    std::fs::write(out, &bytes).with_context(|| format!("{}: cannot write", out.display()))
+    let what = out.display().to_string();
+    write_atomic_with(
+        out,
+        AtomicOptions::public(true),
+        |sink| -> anyhow::Result<()> {
+            let mut w = DatasetWriter::new(&key, h, sink, &what)?;
+            for i in 0..n {
+                w.push(split.images.image(i), split.labels[i])?;
+            }
+            w.finish()?;
+            Ok(())
+        },
+    )
+    .with_context(|| format!("{}: cannot write", out.display()))?;
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //! enclave hands the host a sealed mirror image; the host frames it and writes
 //! it crash-safely to disk:
 //!
-//! 1. write the frame to `<file>.tmp` (created or truncated),
+//! 1. write the frame to `<file>.tmp` (a leftover one is replaced),
 //! 2. `fsync` it,
 //! 3. `rename` it over `<file>` (atomic on POSIX file systems),
 //! 4. `fsync` the directory, so the rename itself is durable.
@@ -16,14 +16,13 @@
 //! which model) are checked by the enclave, whose records are sealed with
 //! associated data, so a flipped byte is reported naming the record.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use enclave::{BoxError, CheckpointStore};
 pub use hostio::fs::tmp_path;
-use hostio::fs::{parent_dir, sync_parent_dir};
+use hostio::fs::{AtomicOptions, parent_dir, write_atomic_timed};
 
 use crate::error::{HostError, Result};
 
@@ -157,39 +156,25 @@ impl CheckpointStore for FileCheckpoint {
     }
 }
 
-/// Writes `image` to the checkpoint file `path` crash-safely (tmp, fsync,
-/// rename, directory fsync) and returns the time of each step.
+/// Writes `image` to the checkpoint file `path` crash-safely
+/// ([`hostio::fs::write_atomic_timed`]: tmp, fsync, rename, directory fsync)
+/// and returns the time of each step.
 pub fn write_checkpoint(path: &Path, image: &[u8]) -> Result<CkptWriteStats> {
     check_out_dir(path, "cannot create the checkpoint")?;
-    let tmp = tmp_path(path);
-    let t0 = Instant::now();
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(ckpt_io(&tmp, "cannot create"))?;
-    f.write_all(&frame_header(image.len()))
-        .and_then(|_| f.write_all(image))
-        .map_err(ckpt_io(&tmp, "write failed"))?;
-    let t1 = Instant::now();
-    f.sync_all().map_err(ckpt_io(&tmp, "fsync failed"))?;
-    drop(f);
-    let t2 = Instant::now();
-    std::fs::rename(&tmp, path).map_err(ckpt_io(path, "cannot rename into place"))?;
-    sync_parent_dir(path).map_err(|source| HostError::Context {
-        what: format!(
-            "checkpoint directory {}: fsync failed",
-            parent_dir(path).display()
-        ),
-        source: source.into(),
+    let t = write_atomic_timed(
+        path,
+        &[&frame_header(image.len()), image],
+        AtomicOptions::public(true),
+    )
+    .map_err(|e| HostError::Context {
+        what: format!("checkpoint {}: write failed", path.display()),
+        source: e.into(),
     })?;
-    let t3 = Instant::now();
     Ok(CkptWriteStats {
-        bytes: (CKPT_HEADER_LEN + image.len()) as u64,
-        write_ns: (t1 - t0).as_nanos() as u64,
-        fsync_ns: (t2 - t1).as_nanos() as u64,
-        rename_ns: (t3 - t2).as_nanos() as u64,
+        bytes: t.bytes,
+        write_ns: t.write_ns,
+        fsync_ns: t.fsync_ns,
+        rename_ns: t.rename_ns,
     })
 }
 

@@ -1,31 +1,7 @@
-//! Import of the owner's sealed dataset file into the dataset area of a pool.
-//!
-//! The dataset area is single-copy (write-once data needs no twin): an import
-//! header, then the sealed dataset file's bytes verbatim (its own header and
-//! its fixed-length records, see [`seal::dataset`]), so the enclave can open
-//! records straight from the mapping.
-//!
-//! ```text
-//! area offset  field
-//!       0   8  magic "PLIMPRT\0"
-//!       8   4  format version (u32 LE) = 1
-//!      12   4  record length (u32 LE)
-//!      16  16  dataset id
-//!      32   8  record count (u64 LE)
-//!      40   8  file length (u64 LE): bytes to copy
-//!      48   8  checksum: first 8 bytes of SHA-256 of bytes 0..48
-//!      64   8  bytes copied so far (u64 LE, own cache line, one 8-byte store)
-//!     128   8  state (u64 LE, own cache line): IMPORTING or COMPLETE word
-//!    4096      the sealed dataset file, `file length` bytes
-//! ```
-//!
-//! Protocol, with a persistence fence after each step: write the static fields
-//! and `copied = 0`; state = IMPORTING; then per chunk: copy, persist, fence,
-//! advance `copied` (persist, fence); finally check the copy parses as a
-//! sealed dataset and store state = COMPLETE (persist, fence). A crash at any
-//! point leaves either an area with no valid state (restarted from scratch), or
-//! an IMPORTING area whose first `copied` bytes are persistent (resumed from
-//! there), or a COMPLETE area. Training refuses an area that is not COMPLETE.
+//! Import of the owner's sealed dataset file into the dataset area of a pool:
+//! the file side (checking the file, reading it chunk by chunk) of the
+//! protocol that [`enclave::dataset_area`] defines (layout, states, fences,
+//! resumption) and the enclave reads.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -33,144 +9,14 @@ use std::path::Path;
 
 use crate::error::{Context, Result, bail};
 use crate::progress::{Event, Progress};
-use enclave::layout::{
-    IMPORT_COPIED_OFF as COPIED_OFF, IMPORT_HEADER_LEN, IMPORT_STATE_OFF as STATE_OFF,
-    ImportHeader, Region as DatasetArea, STATE_COMPLETE, STATE_IMPORTING,
-};
+use enclave::dataset_area::{AreaWriter, Opened};
+pub use enclave::dataset_area::{ImportStatus, imported_dataset, status as import_status};
+use enclave::layout::Region as DatasetArea;
 use ptm::{PmBackend, Pool};
-use seal::dataset::{DatasetHeader, HEADER_LEN as DS_HEADER_LEN, SealedDataset, parse_header};
+use seal::dataset::{DatasetHeader, HEADER_LEN as DS_HEADER_LEN, parse_header};
 
 /// Default bytes per persisted chunk.
 pub const DEFAULT_CHUNK: usize = 4 << 20;
-
-/// Bytes of dataset area needed for a sealed dataset file of `file_len` bytes.
-pub fn area_len_for(file_len: u64) -> u64 {
-    IMPORT_HEADER_LEN + file_len
-}
-
-/// The import header describing the sealed dataset file with header `h`.
-pub fn import_header_of(h: &DatasetHeader) -> ImportHeader {
-    ImportHeader {
-        dataset_id: h.dataset_id,
-        record_count: h.sample_count,
-        record_len: h.record_len() as u32,
-        file_len: h.file_len() as u64,
-    }
-}
-
-/// What a dataset area holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ImportStatus {
-    /// Nothing imported yet (or an import that crashed before its first fence).
-    Empty,
-    /// An import in progress (interrupted if no process is running it).
-    Importing {
-        /// The dataset being imported.
-        header: ImportHeader,
-        /// Bytes persistently copied.
-        copied: u64,
-    },
-    /// The dataset is fully imported and checked.
-    Complete {
-        /// The imported dataset.
-        header: ImportHeader,
-    },
-}
-
-impl std::fmt::Display for ImportStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ImportStatus::Empty => write!(f, "empty (no dataset imported)"),
-            ImportStatus::Importing { header, copied } => write!(
-                f,
-                "INCOMPLETE: {copied} of {} bytes of dataset {} copied (interrupted import: rerun to resume)",
-                header.file_len,
-                hex::encode(header.dataset_id)
-            ),
-            ImportStatus::Complete { header } => write!(
-                f,
-                "complete: dataset {}, {} records of {} bytes",
-                hex::encode(header.dataset_id),
-                header.record_count,
-                header.record_len
-            ),
-        }
-    }
-}
-
-fn u64_at(b: &[u8], off: u64) -> u64 {
-    let o = off as usize;
-    u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"))
-}
-
-fn area_slice(raw: &[u8], area: DatasetArea) -> Result<&[u8]> {
-    let end = area
-        .off
-        .checked_add(area.len)
-        .filter(|e| *e <= raw.len() as u64);
-    match end {
-        Some(end) if area.len >= IMPORT_HEADER_LEN => Ok(&raw[area.off as usize..end as usize]),
-        _ => bail!(
-            "dataset area [{}, +{}) does not fit the pool's raw region of {} bytes",
-            area.off,
-            area.len,
-            raw.len()
-        ),
-    }
-}
-
-/// Reads the status of the dataset area in `raw` (the pool's raw region).
-pub fn import_status(raw: &[u8], area: DatasetArea) -> Result<ImportStatus> {
-    let a = area_slice(raw, area)?;
-    let state = u64_at(a, STATE_OFF);
-    if state != STATE_IMPORTING && state != STATE_COMPLETE {
-        if state != 0 {
-            bail!("dataset area: unknown import state word {state:#018x} (corrupted)");
-        }
-        return Ok(ImportStatus::Empty);
-    }
-    let header = ImportHeader::decode(&a[..56])?;
-    if IMPORT_HEADER_LEN + header.file_len > area.len {
-        bail!(
-            "dataset area: the import header announces {} bytes, the area holds {} (corrupted)",
-            header.file_len,
-            area.len - IMPORT_HEADER_LEN
-        );
-    }
-    if state == STATE_COMPLETE {
-        return Ok(ImportStatus::Complete { header });
-    }
-    let copied = u64_at(a, COPIED_OFF);
-    if copied > header.file_len {
-        bail!(
-            "dataset area: {copied} bytes copied of a {}-byte file (corrupted progress word)",
-            header.file_len
-        );
-    }
-    Ok(ImportStatus::Importing { header, copied })
-}
-
-/// The imported sealed dataset in `raw` (no copy), checked to be COMPLETE and
-/// to parse as a sealed dataset.
-pub fn imported_dataset(raw: &[u8], area: DatasetArea) -> Result<SealedDataset<'_>> {
-    match import_status(raw, area)? {
-        ImportStatus::Complete { header } => {
-            let a = area_slice(raw, area)?;
-            let bytes =
-                &a[IMPORT_HEADER_LEN as usize..(IMPORT_HEADER_LEN + header.file_len) as usize];
-            let ds = SealedDataset::parse(bytes, "imported dataset in the pool")?;
-            if ds.header().dataset_id != header.dataset_id {
-                bail!(
-                    "imported dataset in the pool: id {} differs from the import header's {} (corrupted)",
-                    ds.header().id_hex(),
-                    hex::encode(header.dataset_id)
-                );
-            }
-            Ok(ds)
-        }
-        s => bail!("the pool's dataset area is not ready for training: {s}"),
-    }
-}
 
 /// What [`import_file`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -232,8 +78,8 @@ pub fn check_dataset_file(path: &Path) -> Result<DatasetHeader> {
 }
 
 /// Imports the sealed dataset file at `path` into `area` of the pool's raw
-/// region, resuming an interrupted import of the same file. An area holding
-/// another dataset is an error and is left untouched.
+/// region ([`AreaWriter`]), resuming an interrupted import of the same file.
+/// An area holding another dataset is an error and is left untouched.
 pub fn import_file<B: PmBackend>(
     pool: &mut Pool<B>,
     area: DatasetArea,
@@ -242,97 +88,42 @@ pub fn import_file<B: PmBackend>(
     progress: &mut dyn Progress,
 ) -> Result<ImportOutcome> {
     let ds_header = check_dataset_file(path)?;
-    let want = import_header_of(&ds_header);
-    if area_len_for(want.file_len) > area.len {
-        bail!(
-            "{}: {} bytes do not fit the pool's dataset area of {} bytes (the pool was made for a smaller dataset)",
-            path.display(),
-            want.file_len,
-            area.len - IMPORT_HEADER_LEN.min(area.len)
-        );
-    }
-    let status = import_status(pool.raw(), area)?;
-    let from = match status {
-        ImportStatus::Complete { header } | ImportStatus::Importing { header, .. }
-            if header != want =>
-        {
-            bail!(
-                "the pool already holds dataset {} ({} records); {} is dataset {} ({} records): \
+    let mut w = match AreaWriter::open(pool, area, &ds_header, &path.display().to_string())? {
+        Opened::Writing(w) => w,
+        Opened::Complete => return Ok(ImportOutcome::AlreadyComplete),
+        Opened::Foreign(held) => bail!(
+            "the pool already holds dataset {} ({} records); {} is dataset {} ({} records): \
              use a new pool for another dataset",
-                hex::encode(header.dataset_id),
-                header.record_count,
-                path.display(),
-                hex::encode(want.dataset_id),
-                want.record_count
-            )
-        }
-        ImportStatus::Complete { .. } => return Ok(ImportOutcome::AlreadyComplete),
-        ImportStatus::Importing { copied, .. } => copied,
-        ImportStatus::Empty => 0,
+            hex::encode(held.dataset_id),
+            held.record_count,
+            path.display(),
+            ds_header.id_hex(),
+            ds_header.sample_count
+        ),
     };
-    let chunk = opts.chunk.max(4096);
-    let base = area.off;
-    let mut raw = pool.raw_mut();
-    if status == ImportStatus::Empty {
-        let fields = want.encode();
-        raw.bytes_mut(base, 56)?.copy_from_slice(&fields);
-        raw.store_u64(base + COPIED_OFF, 0)?;
-        raw.persist(base, (COPIED_OFF + 8) as usize)?;
-        raw.fence();
-        raw.store_u64(base + STATE_OFF, STATE_IMPORTING)?;
-        raw.persist(base + STATE_OFF, 8)?;
-        raw.fence();
-    }
+    let (from, total) = (w.copied(), w.total());
     let mut f = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
     f.seek(SeekFrom::Start(from))
         .with_context(|| format!("{}: seek failed", path.display()))?;
-    progress.event(Event::ImportStart {
-        total: want.file_len,
-        from,
-    });
-    let data = base + IMPORT_HEADER_LEN;
-    let mut copied = from;
-    while copied < want.file_len {
-        let n = chunk.min((want.file_len - copied) as usize);
-        let dst = raw.bytes_mut(data + copied, n)?;
-        f.read_exact(dst).with_context(|| {
-            format!(
-                "{}: read failed at byte {copied} (file changed while importing?)",
-                path.display()
-            )
+    progress.event(Event::ImportStart { total, from });
+    let chunk = opts.chunk.max(4096);
+    while w.copied() < total {
+        let at = w.copied();
+        let copied = w.append(chunk, |dst| {
+            f.read_exact(dst).with_context(|| {
+                format!(
+                    "{}: read failed at byte {at} (file changed while importing?)",
+                    path.display()
+                )
+            })
         })?;
-        raw.persist(data + copied, n)?;
-        raw.fence();
-        copied += n as u64;
-        raw.store_u64(base + COPIED_OFF, copied)?;
-        raw.persist(base + COPIED_OFF, 8)?;
-        raw.fence();
         progress.event(Event::Imported(copied));
     }
-    // The copy must parse as the dataset the header announced before it is
-    // declared complete (catches a file that changed under us).
-    {
-        let bytes = &raw.bytes()[data as usize..(data + want.file_len) as usize];
-        let ds = SealedDataset::parse(bytes, "imported dataset in the pool")?;
-        if *ds.header() != ds_header {
-            bail!(
-                "{}: the file changed while it was being imported",
-                path.display()
-            );
-        }
-    }
-    raw.store_u64(base + STATE_OFF, STATE_COMPLETE)?;
-    raw.persist(base + STATE_OFF, 8)?;
-    raw.fence();
+    w.finish()?;
     Ok(if from == 0 {
-        ImportOutcome::Imported {
-            bytes: want.file_len,
-        }
+        ImportOutcome::Imported { bytes: total }
     } else {
-        ImportOutcome::Resumed {
-            from,
-            total: want.file_len,
-        }
+        ImportOutcome::Resumed { from, total }
     })
 }
 

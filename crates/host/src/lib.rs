@@ -6,7 +6,8 @@
 //!   provision the keys, attach the enclave), [`train::Training`] (train
 //!   with a mirror-out every K iterations), [`evaluate::eval_pool`],
 //!   [`export::export_model`], [`inspect::inspect`].
-//! - The pieces under a job: [`import`] (the dataset area's write protocol),
+//! - The pieces under a job: [`import`] (the sealed dataset file into the
+//!   dataset area, by the protocol of [`enclave::dataset_area`]),
 //!   [`ckpt`] (the ssd mode's checkpoint file), [`keys`], [`platform`].
 //! - The owner's and the enclave's steps: [`owner`] (keys, sealed datasets,
 //!   opening an exported model), [`provision`] (verify evidence, seal the

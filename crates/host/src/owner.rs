@@ -1,23 +1,21 @@
 //! The data owner's steps, run on the owner's machine:
 //!
 //! - `keygen`: a fresh key bundle (dataset key and model key) in a 0600 key file.
-//! - `seal-dataset`: MNIST (gzip IDX) sealed record by record with the dataset key.
+//! - `seal-dataset`: MNIST (gzip IDX, parsed by [`nn::idx`]) sealed record by
+//!   record with the dataset key ([`seal::dataset::DatasetWriter`]).
 //! - `open-model`: a model exported by the enclave, opened with the model key
 //!   into a Darknet `.weights` file.
 //!
 //! Provisioning the keys to an enclave is in [`crate::provision`].
 
-use std::fs::File;
-use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use hostio::fs::{tmp_path, write_secret_file};
+use hostio::fs::{AtomicOptions, tmp_path, write_atomic_with, write_secret_file};
 use hostio::keyfile::{read_key_file, write_key_file};
-use seal::dataset::{DatasetHeader, Split, seal_sample_into};
-use seal::key::random_fill;
-use seal::{KeyBundle, sealed_len};
+use seal::KeyBundle;
+use seal::dataset::{DatasetHeader, DatasetWriter, Split};
 
-use crate::error::{Context, HostError, Result, bail};
+use crate::error::{Context, Result, bail};
 use crate::progress::{Event, Progress};
 
 /// The fingerprints of an owner's keys (safe to show).
@@ -60,52 +58,24 @@ pub struct SealDatasetOptions {
     pub force: bool,
 }
 
-/// An IDX file (gzip) read whole: dimensions and data bytes.
-pub struct Idx {
-    /// Dimensions, outermost first.
-    pub dims: Vec<u32>,
-    /// The u8 data.
-    pub data: Vec<u8>,
-}
-
-/// Reads a gzip-compressed IDX file of unsigned bytes (type 0x08).
-pub fn read_idx_gz(path: &Path) -> Result<Idx> {
-    let f = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-    let mut raw = Vec::new();
-    flate2::read::GzDecoder::new(f)
-        .read_to_end(&mut raw)
-        .with_context(|| format!("{}: not a readable gzip file", path.display()))?;
-    if raw.len() < 4 || raw[0] != 0 || raw[1] != 0 {
-        bail!("{}: not an IDX file (bad magic)", path.display());
-    }
-    if raw[2] != 0x08 {
-        bail!(
-            "{}: IDX element type {:#04x}, expected unsigned byte (0x08)",
-            path.display(),
-            raw[2]
-        );
-    }
-    let ndims = raw[3] as usize;
-    if ndims == 0 || raw.len() < 4 + 4 * ndims {
-        bail!("{}: truncated IDX header", path.display());
-    }
-    let dims: Vec<u32> = (0..ndims)
-        .map(|i| u32::from_be_bytes(raw[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")))
-        .collect();
-    let n: usize = dims.iter().map(|&d| d as usize).product();
-    let body = &raw[4 + 4 * ndims..];
-    if body.len() != n {
-        bail!(
-            "{}: IDX dimensions {:?} need {n} bytes of data, file has {}",
-            path.display(),
-            dims,
-            body.len()
-        );
-    }
-    Ok(Idx {
-        dims,
-        data: body.to_vec(),
-    })
+/// Reads one split of MNIST (`prefix` is `train` or `t10k`) from the gzip
+/// IDX files in `dir`, parsed by [`nn::idx`].
+fn read_mnist_split(dir: &Path, prefix: &str) -> Result<nn::idx::Split> {
+    let read = |name: String| -> Result<(PathBuf, Vec<u8>)> {
+        let path = dir.join(name);
+        let stored =
+            std::fs::read(&path).with_context(|| format!("{}: cannot open", path.display()))?;
+        Ok((path, stored))
+    };
+    let (path, stored) = read(format!("{prefix}-images-idx3-ubyte.gz"))?;
+    let images = nn::idx::parse_images_file(&path, stored)?;
+    let (path, stored) = read(format!("{prefix}-labels-idx1-ubyte.gz"))?;
+    let labels = nn::idx::parse_labels_file(&path, stored)?;
+    Ok(nn::idx::Split::new(
+        images,
+        labels,
+        &dir.display().to_string(),
+    )?)
 }
 
 /// What `seal-dataset` wrote.
@@ -148,8 +118,8 @@ impl std::fmt::Display for SealedSummary {
 }
 
 /// `owner seal-dataset`: seals a split of MNIST with the owner's dataset
-/// key, reporting [`Event::SealStart`], [`Event::Sealed`] and
-/// [`Event::SealDone`].
+/// key into a durable atomic write ([`hostio::fs::write_atomic_with`]),
+/// reporting [`Event::SealStart`], [`Event::Sealed`] and [`Event::SealDone`].
 pub fn seal_dataset(
     args: &SealDatasetOptions,
     progress: &mut dyn Progress,
@@ -159,20 +129,11 @@ pub fn seal_dataset(
         Split::Train => "train",
         Split::Test => "t10k",
     };
-    let images = read_idx_gz(&args.mnist.join(format!("{prefix}-images-idx3-ubyte.gz")))?;
-    let labels = read_idx_gz(&args.mnist.join(format!("{prefix}-labels-idx1-ubyte.gz")))?;
-    if images.dims.len() != 3 || labels.dims.len() != 1 || images.dims[0] != labels.dims[0] {
-        bail!(
-            "{}: image dims {:?} and label dims {:?} do not describe one set of samples",
-            args.mnist.display(),
-            images.dims,
-            labels.dims
-        );
-    }
-    if let Some(&bad) = labels.data.iter().find(|&&l| l > 9) {
+    let mnist = read_mnist_split(&args.mnist, prefix)?;
+    if let Some(&bad) = mnist.labels.iter().find(|&&l| l > 9) {
         bail!("{}: label {bad} out of range 0..=9", args.mnist.display());
     }
-    let total = images.dims[0] as u64;
+    let total = mnist.len() as u64;
     let count = args.limit.map_or(total, |l| l.min(total));
     if !args.force && args.out.exists() {
         bail!(
@@ -180,51 +141,24 @@ pub fn seal_dataset(
             args.out.display()
         );
     }
-    let mut dataset_id = [0u8; 16];
-    random_fill(&mut dataset_id)?;
-    let header = DatasetHeader {
-        split: args.split,
-        dataset_id,
-        sample_count: count,
-        rows: images.dims[1],
-        cols: images.dims[2],
-    };
+    let (rows, cols) = (mnist.images.rows as u32, mnist.images.cols as u32);
+    let header = DatasetHeader::with_random_id(args.split, count, rows, cols)?;
     let key = bundle.dataset.record_key();
-    let tmp = tmp_path(&args.out);
-    let file = File::create(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
-    let mut w = BufWriter::with_capacity(1 << 20, file);
-    w.write_all(&header.encode(&key)?)
-        .with_context(|| format!("{}: write failed", tmp.display()))?;
-    let px = header.pixels();
-    let mut scratch = vec![0u8; px + 1];
-    let mut rec = vec![0u8; sealed_len(px + 1)];
-    progress.event(Event::SealStart { samples: count });
-    for i in 0..count as usize {
-        let pixels = &images.data[i * px..(i + 1) * px];
-        seal_sample_into(
-            &key,
-            &dataset_id,
-            i as u64,
-            pixels,
-            labels.data[i],
-            &mut scratch,
-            &mut rec,
-        )?;
-        w.write_all(&rec)
-            .with_context(|| format!("{}: write failed", tmp.display()))?;
-        if i % 256 == 0 {
-            progress.event(Event::Sealed(i as u64));
+    let what = tmp_path(&args.out).display().to_string();
+    let opts = AtomicOptions::public(args.force);
+    write_atomic_with(&args.out, opts, |sink| -> Result<()> {
+        let mut w = DatasetWriter::new(&key, header, sink, &what)?;
+        progress.event(Event::SealStart { samples: count });
+        for i in 0..count as usize {
+            w.push(mnist.images.image(i), mnist.labels[i])?;
+            if i % 256 == 0 {
+                progress.event(Event::Sealed(i as u64));
+            }
         }
-    }
-    progress.event(Event::SealDone);
-    let file = w
-        .into_inner()
-        .map_err(|e| HostError::io(&tmp, "write failed")(e.into_error()))?;
-    file.sync_all()
-        .with_context(|| format!("{}: fsync failed", tmp.display()))?;
-    drop(file);
-    std::fs::rename(&tmp, &args.out)
-        .with_context(|| format!("{}: cannot rename into place", args.out.display()))?;
+        w.finish()?;
+        progress.event(Event::SealDone);
+        Ok(())
+    })?;
     Ok(SealedSummary {
         out: args.out.clone(),
         header,

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use enclave::TrainSummary;
+use hostio::fs::AtomicOptions;
 
 use crate::error::{Context, HostError, Result, bail};
 use crate::job::{Job, StartOptions, StartReport, Started};
@@ -65,6 +66,7 @@ pub struct Training {
     job: Job,
     report: StartReport,
     target: u64,
+    /// The loss CSV, unbuffered: one `write` per row (see [`open_loss_csv`]).
     csv: Option<(std::fs::File, PathBuf)>,
 }
 
@@ -182,7 +184,8 @@ impl Training {
 /// in a crash) and a last row cut short by a kill. A crash between a
 /// mirror-out and the write of its row loses that row: it is written again
 /// from the mirror (`upto_loss`, the loss of iteration `upto`; time unknown,
-/// `nan`). The file is replaced atomically (temporary file, rename).
+/// `nan`). The file is replaced atomically and durably
+/// ([`hostio::fs::write_atomic`]), then appended to row by row.
 fn open_loss_csv(path: &Path, upto: u64, upto_loss: f32) -> Result<std::fs::File> {
     let mut kept = String::from("iteration,loss,ms\n");
     let mut last = 0;
@@ -206,9 +209,12 @@ fn open_loss_csv(path: &Path, upto: u64, upto_loss: f32) -> Result<std::fs::File
         kept.push_str(&format!("{upto},{upto_loss},nan\n"));
     }
     crate::ckpt::check_out_dir(path, "cannot create the loss CSV")?;
-    let tmp = crate::ckpt::tmp_path(path);
-    std::fs::write(&tmp, &kept).with_context(|| format!("{}: cannot write", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot replace", path.display()))?;
+    hostio::fs::write_atomic(path, kept.as_bytes(), AtomicOptions::public(true))
+        .with_context(|| format!("{}: cannot replace", path.display()))?;
+    // Durability: the kept rows are replaced durably above; each new row then
+    // goes to the kernel in one unbuffered write (never half-buffered in the
+    // process), is not fsynced, and a row cut by a crash is dropped here next
+    // time and restored from the mirror.
     std::fs::OpenOptions::new()
         .append(true)
         .open(path)

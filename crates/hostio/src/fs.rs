@@ -4,9 +4,10 @@
 //! must not tear goes through.
 
 use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+use std::time::Instant;
 
 use seal::{Result, SealError};
 use zeroize::Zeroizing;
@@ -60,30 +61,123 @@ impl AtomicOptions {
     }
 }
 
+/// Time spent in each step of one [`write_atomic_timed`] or
+/// [`write_atomic_with`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AtomicTimings {
+    /// Bytes written.
+    pub bytes: u64,
+    /// Nanoseconds creating and writing the temporary file.
+    pub write_ns: u64,
+    /// Nanoseconds in the `fsync` of the temporary file.
+    pub fsync_ns: u64,
+    /// Nanoseconds in the `rename` and (with [`Durability::Full`]) the
+    /// directory `fsync`.
+    pub rename_ns: u64,
+}
+
 /// Writes `bytes` to `path` atomically: a temporary sibling created with
 /// `opts.mode`, fsync, rename over `path`, then (with [`Durability::Full`])
 /// fsync of the directory. After a crash `path` holds the old or the new
 /// bytes, never a mix; a leftover temporary file is replaced next time.
 /// Refuses to replace an existing file unless `opts.overwrite`.
 pub fn write_atomic(path: &Path, bytes: &[u8], opts: AtomicOptions) -> Result<()> {
+    write_atomic_timed(path, &[bytes], opts).map(drop)
+}
+
+/// [`write_atomic`] of the concatenation of `parts` (e.g. a frame header and
+/// its payload, without copying them together), returning the time of each
+/// step.
+pub fn write_atomic_timed(
+    path: &Path,
+    parts: &[&[u8]],
+    opts: AtomicOptions,
+) -> Result<AtomicTimings> {
+    let tmp = tmp_path(path);
+    write_atomic_with(path, opts, |w| {
+        parts
+            .iter()
+            .try_for_each(|p| w.write_all(p))
+            .map_err(|e| io_err(&tmp, e))
+    })
+}
+
+/// [`write_atomic`] of whatever `fill` writes into the (buffered) temporary
+/// file: for files streamed out piece by piece. An error of `fill` removes
+/// the temporary file and leaves `path` as it was. Returns the time of each
+/// step (`write_ns` includes `fill`).
+pub fn write_atomic_with<E: From<SealError>>(
+    path: &Path,
+    opts: AtomicOptions,
+    fill: impl FnOnce(&mut dyn Write) -> std::result::Result<(), E>,
+) -> std::result::Result<AtomicTimings, E> {
     refuse_existing(path, opts.overwrite)?;
     let tmp = tmp_path(path);
+    let t0 = Instant::now();
     // A leftover temporary file may have another owner or mode: start afresh.
     let _ = fs::remove_file(&tmp);
-    write_synced(
-        OpenOptions::new().create_new(true).mode(opts.mode),
-        &tmp,
-        bytes,
-    )?;
+    let f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(opts.mode)
+        .open(&tmp)
+        .map_err(|e| io_err(&tmp, e))?;
+    let mut w = Counting {
+        inner: BufWriter::with_capacity(1 << 20, f),
+        bytes: 0,
+    };
+    let filled = fill(&mut w);
+    let bytes = w.bytes;
+    let written = filled.and_then(|()| {
+        w.inner
+            .into_inner()
+            .map_err(|e| io_err(&tmp, e.into_error()).into())
+    });
+    let f = match written {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    let t1 = Instant::now();
+    f.sync_all().map_err(|e| io_err(&tmp, e))?;
+    drop(f);
+    let t2 = Instant::now();
     if let Err(e) = refuse_existing(path, opts.overwrite) {
         let _ = fs::remove_file(&tmp);
-        return Err(e);
+        return Err(e.into());
     }
     fs::rename(&tmp, path).map_err(|e| io_err(path, e))?;
     if opts.durability == Durability::Full {
         sync_parent_dir(path).map_err(|e| io_err(parent_dir(path), e))?;
     }
-    Ok(())
+    let t3 = Instant::now();
+    let ns = |d: std::time::Duration| d.as_nanos() as u64;
+    Ok(AtomicTimings {
+        bytes,
+        write_ns: ns(t1 - t0),
+        fsync_ns: ns(t2 - t1),
+        rename_ns: ns(t3 - t2),
+    })
+}
+
+/// A writer counting the bytes that go through it.
+struct Counting<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Creates `path` with mode 0600 and writes `bytes` ([`write_atomic`]).
@@ -130,15 +224,6 @@ fn refuse_existing(path: &Path, overwrite: bool) -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// Opens `tmp` for writing with `opts` (which say how it is created), writes
-/// `bytes` and fsyncs it.
-fn write_synced(opts: &mut OpenOptions, tmp: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = opts.write(true).open(tmp).map_err(|e| io_err(tmp, e))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| io_err(tmp, e))
 }
 
 /// The temporary sibling `path` is written through.
@@ -223,5 +308,43 @@ mod tests {
             read_secret_file(&dir.path().join("missing")),
             Err(SealError::Io { .. })
         ));
+    }
+
+    #[test]
+    fn streamed_and_timed_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s");
+        let t =
+            write_atomic_timed(&p, &[b"head", b"", b"body"], AtomicOptions::public(false)).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"headbody");
+        assert_eq!(t.bytes, 8);
+        let big = vec![3u8; 3 << 20];
+        let t = write_atomic_with(&p, AtomicOptions::secret(true), |w| -> Result<()> {
+            w.write_all(b"x").map_err(|e| io_err(&p, e))?;
+            w.write_all(&big).map_err(|e| io_err(&p, e))
+        })
+        .unwrap();
+        assert_eq!(t.bytes, 1 + big.len() as u64);
+        let back = fs::read(&p).unwrap();
+        assert_eq!(back.len(), 1 + big.len());
+        assert_eq!(back[0], b'x');
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        // A failing fill leaves the old file and no temporary file.
+        let e = write_atomic_with(&p, AtomicOptions::public(true), |w| -> Result<()> {
+            w.write_all(b"partial").unwrap();
+            Err(SealError::Random)
+        })
+        .unwrap_err();
+        assert!(matches!(e, SealError::Random));
+        assert_eq!(fs::read(&p).unwrap().len(), 1 + big.len());
+        assert!(!tmp_path(&p).exists());
+        // An existing file is refused before anything is written.
+        let e = write_atomic_with(&p, AtomicOptions::public(false), |_| -> Result<()> {
+            panic!("fill must not run")
+        });
+        assert!(matches!(e, Err(SealError::Exists { .. })));
     }
 }

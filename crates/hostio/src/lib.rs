@@ -4,7 +4,8 @@
 //!
 //! - [`fs`]: secret files (0600), public files, and the one durable atomic
 //!   write ([`fs::write_atomic`]: temporary file, fsync, rename, fsync the
-//!   directory).
+//!   directory; [`fs::write_atomic_timed`] with per-step timings,
+//!   [`fs::write_atomic_with`] for a file streamed out piece by piece).
 //! - [`keyfile`]: the owner's key file on disk (format: [`seal::keyfile`]).
 //! - [`platform`]: the simulated platform's directory ([`platform::SimPlatform`]).
 //! - [`tsm`]: configfs-tsm attestation reports ([`tsm::TsmProvider`]).

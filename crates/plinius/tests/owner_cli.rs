@@ -39,13 +39,13 @@ fn keygen_and_seal_dataset_round_trip() {
     assert_eq!(ds.len(), 64);
     let rk = bundle.dataset.record_key();
     ds.verify_header(&rk).unwrap();
-    let images = host::owner::read_idx_gz(&mnist_dir().join("train-images-idx3-ubyte.gz")).unwrap();
-    let labels = host::owner::read_idx_gz(&mnist_dir().join("train-labels-idx1-ubyte.gz")).unwrap();
+    let images = hostio::idx::read_images(&mnist_dir().join("train-images-idx3-ubyte.gz")).unwrap();
+    let labels = hostio::idx::read_labels(&mnist_dir().join("train-labels-idx1-ubyte.gz")).unwrap();
     let mut buf = vec![0u8; 785];
-    for i in 0..64usize {
+    for (i, &want) in labels.iter().enumerate().take(64) {
         let label = ds.open_sample(&rk, i as u64, &mut buf).unwrap();
-        assert_eq!(label, labels.data[i]);
-        assert_eq!(&buf[..784], &images.data[i * 784..(i + 1) * 784]);
+        assert_eq!(label, want);
+        assert_eq!(&buf[..784], images.image(i));
     }
     // A record moved to another index does not open.
     let rec3 = ds.record(3).unwrap();
@@ -61,7 +61,7 @@ fn keygen_and_seal_dataset_round_trip() {
     }
     for i in 0..64usize {
         // Row 14 (the middle of the digit) of each image.
-        let row = &images.data[i * 784 + 14 * 28..i * 784 + 15 * 28];
+        let row = &images.pixels[i * 784 + 14 * 28..i * 784 + 15 * 28];
         assert!(!contains(&bytes, row), "sample {i}: plaintext row found");
     }
 

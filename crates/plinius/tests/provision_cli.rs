@@ -73,7 +73,7 @@ fn two_terminal_flow_end_to_end() {
     );
 
     // Scan every file the host side wrote.
-    let images = host::owner::read_idx_gz(&mnist_dir().join("train-images-idx3-ubyte.gz")).unwrap();
+    let images = hostio::idx::read_images(&mnist_dir().join("train-images-idx3-ubyte.gz")).unwrap();
     let mut secrets: Vec<Vec<u8>> = Vec::new();
     for k in [owner.dataset.key(), owner.model.key()] {
         secrets.push(k.expose_secret().to_vec());
@@ -97,7 +97,7 @@ fn two_terminal_flow_end_to_end() {
             assert!(!contains(&bytes, s), "{f} contains key bytes");
         }
         for i in 0..32usize {
-            let row = &images.data[i * 784 + 14 * 28..i * 784 + 15 * 28];
+            let row = &images.pixels[i * 784 + 14 * 28..i * 784 + 15 * 28];
             assert!(
                 !contains(&bytes, row),
                 "{f} contains plaintext pixels of sample {i}"

@@ -17,7 +17,7 @@
 
 use std::path::{Path, PathBuf};
 
-use seal::dataset::{DatasetHeader, SealedDataset, Split, seal_sample_into};
+use seal::dataset::{DatasetHeader, DatasetWriter, SealedDataset, Split, seal_sample_into};
 use seal::evidence::sim::SimEvidence;
 use seal::evidence::tsm::TsmEvidence;
 use seal::evidence::{Evidence, EvidenceProvider, Measurement, Policy, report_data, verify};
@@ -266,4 +266,35 @@ fn sealed_dataset_v1() {
     let again = h.encode(&key).unwrap();
     assert_eq!(&again[..56], &bytes[..56]);
     assert_eq!(&again[84..120], &bytes[84..120]);
+}
+
+/// The writer used by `owner seal-dataset` and the benchmarks writes the
+/// fixture's format: same length, same plain header bytes, and records that
+/// open to the same samples (the nonces alone differ).
+#[test]
+fn dataset_writer_writes_the_v1_format() {
+    let key = owner_bundle().dataset.record_key();
+    let h = ds_header();
+    let fixture = std::fs::read(fixtures().join("dataset.sealed")).unwrap();
+    let mut w = DatasetWriter::new(&key, h, Vec::new(), "written").unwrap();
+    for i in 0..DS_SAMPLES {
+        w.push(&ds_pixels(i), (i + 5) as u8).unwrap();
+    }
+    let bytes = w.finish().unwrap();
+    assert_eq!(bytes.len(), fixture.len());
+    assert_eq!(&bytes[..56], &fixture[..56]);
+    assert_eq!(&bytes[84..120], &fixture[84..120]);
+    let (ours, theirs) = (
+        SealedDataset::parse(&bytes, "written").unwrap(),
+        SealedDataset::parse(&fixture, "dataset.sealed").unwrap(),
+    );
+    ours.verify_header(&key).unwrap();
+    let (mut a, mut b) = (vec![0u8; h.plain_len()], vec![0u8; h.plain_len()]);
+    for i in 0..DS_SAMPLES {
+        assert_eq!(
+            ours.open_sample(&key, i, &mut a).unwrap(),
+            theirs.open_sample(&key, i, &mut b).unwrap()
+        );
+        assert_eq!(a, b);
+    }
 }
