@@ -132,8 +132,8 @@ mod tests {
     use super::*;
     use crate::progress::NoProgress;
     use ptm::{PoolSize, SimPm};
-    use seal::dataset::{Split, seal_sample_into};
-    use seal::{DatasetKey, sealed_len};
+    use seal::DatasetKey;
+    use seal::dataset::{DatasetWriter, Split};
 
     fn sealed_file(dir: &Path, n: u64, seed: u8) -> (std::path::PathBuf, Vec<u8>) {
         let key = DatasetKey::generate().unwrap().record_key();
@@ -144,14 +144,12 @@ mod tests {
             rows: 8,
             cols: 8,
         };
-        let mut bytes = header.encode(&key).unwrap().to_vec();
-        let mut scratch = vec![0u8; 65];
-        let mut rec = vec![0u8; sealed_len(65)];
+        let mut w = DatasetWriter::new(&key, header, Vec::new(), "test").unwrap();
         for i in 0..n {
             let px: Vec<u8> = (0..64).map(|p| (p as u64 + i) as u8).collect();
-            seal_sample_into(&key, &header.dataset_id, i, &px, 3, &mut scratch, &mut rec).unwrap();
-            bytes.extend_from_slice(&rec);
+            w.push(&px, 3).unwrap();
         }
+        let bytes = w.finish().unwrap();
         let p = dir.join(format!("d{seed}.sealed"));
         std::fs::write(&p, &bytes).unwrap();
         (p, bytes)
