@@ -5,7 +5,7 @@ use zeroize::Zeroizing;
 use crate::{Result, WireError};
 
 /// Reads fields from a byte slice, front to back; every read names its
-/// field, so a short input is reported as "truncated <field>".
+/// field, so a short input is reported as "truncated `<field>`".
 #[derive(Clone, Debug)]
 pub struct Reader<'a> {
     b: &'a [u8],

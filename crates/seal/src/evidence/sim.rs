@@ -1,5 +1,6 @@
-//! The simulated evidence back-end: an Ed25519 platform key (kept by
-//! [`crate::platform::SimPlatform`]) signs the measurement and report data.
+//! The simulated evidence back-end: an Ed25519 platform key (held in
+//! [`crate::platform::SimPlatformKeys`], on disk in the host's platform directory)
+//! signs the measurement and report data.
 //!
 //! **Insecure by design**: anyone who can read the platform key file can forge
 //! evidence. It exists so the whole provisioning flow runs in development and
