@@ -221,14 +221,16 @@ fn provision_refuses_tsm_evidence_without_the_measurement_in_its_report_data() {
     assert!(err.contains("not the enclave measurement"), "{err}");
     assert!(err.contains("tsm:sev_guest"), "{err}");
     assert!(!e.path("keys.bundle").exists());
-    // The same fake report over the report data that binds the measurement
-    // gets past this check and is refused as unsigned instead.
+    // The same fake report over the report data that binds the enclave's
+    // build measurement gets past this check and is refused as unsigned
+    // instead.
+    let build = Measurement::from_hex(e.ok(&["enclave", "measurement"]).trim()).unwrap();
     let kernel = fake_tsm_entry(&root, "report1", measurement.0);
     let provider = TsmProvider {
         root,
         entry: Some("report1".into()),
     };
-    let bound = report_data(&public_key, &nonce, &measurement);
+    let bound = report_data(&public_key, &nonce, &build);
     let Evidence::Tsm(ev) = provider.evidence(&bound).unwrap() else {
         panic!("tsm evidence")
     };

@@ -191,18 +191,42 @@ pub fn open_bundle(keypair: &EnclaveKeyPair, nonce: &[u8], sealed: &[u8]) -> Res
     KeyBundle::from_bytes(&plain)
 }
 
-/// The owner's side: verifies `attested` (evidence for the expected
-/// measurement, whose report data binds the attested key, `nonce` and the
-/// expected measurement, under `policy`), then seals `bundle` to the attested
-/// key. Returns what was verified and the sealed bundle.
-///
-/// Evidence whose report data binds only the key and nonce (the binding of
-/// earlier builds, which any process in a TDX or SEV-SNP guest can obtain)
-/// is refused up front with an error saying so, genuine or not.
+/// The owner's side when the platform measures the enclave build itself (the
+/// simulated platform reports the enclave's build measurement): the same as
+/// [`provision_build`] with `expected_build = expected_measurement`.
 pub fn provision(
     attested: &AttestedKey,
     nonce: &[u8],
     expected_measurement: &Measurement,
+    policy: &Policy,
+    bundle: &KeyBundle,
+) -> Result<(Verified, Vec<u8>)> {
+    provision_build(
+        attested,
+        nonce,
+        expected_measurement,
+        expected_measurement,
+        policy,
+        bundle,
+    )
+}
+
+/// The owner's side: verifies `attested` (evidence for the platform's
+/// `expected_measurement`, under `policy`, whose report data binds the
+/// attested key, `nonce` and the enclave's build measurement
+/// `expected_build`), then seals `bundle` to the attested key. Returns what
+/// was verified and the sealed bundle. On a TDX or SEV-SNP guest the first is
+/// the launch measurement of the guest image and the second what `plinius
+/// enclave measurement` prints for the enclave's build.
+///
+/// Evidence whose report data binds only the key and nonce (the binding of
+/// earlier builds, which any process in a TDX or SEV-SNP guest can obtain)
+/// is refused up front with an error saying so, genuine or not.
+pub fn provision_build(
+    attested: &AttestedKey,
+    nonce: &[u8],
+    expected_measurement: &Measurement,
+    expected_build: &Measurement,
     policy: &Policy,
     bundle: &KeyBundle,
 ) -> Result<(Verified, Vec<u8>)> {
@@ -215,7 +239,7 @@ pub fn provision(
             attested.evidence.backend()
         )));
     }
-    let rd = report_data(&attested.public_key, nonce, expected_measurement);
+    let rd = report_data(&attested.public_key, nonce, expected_build);
     let verified = verify(&attested.evidence, expected_measurement, &rd, policy)?;
     let sealed = seal_bundle(bundle, &attested.public_key, nonce)?;
     Ok((verified, sealed))

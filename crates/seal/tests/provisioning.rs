@@ -15,7 +15,9 @@ use seal::evidence::{
     verify,
 };
 use seal::platform::{seal_to_platform, unseal_from_platform};
-use seal::provision::{AttestedKey, EnclaveSession, accept_bundle, provision, seal_bundle};
+use seal::provision::{
+    AttestedKey, EnclaveSession, accept_bundle, provision, provision_build, seal_bundle,
+};
 
 struct Setup {
     _dir: tempfile::TempDir,
@@ -215,5 +217,26 @@ fn evidence_without_the_measurement_in_its_report_data_is_refused() {
         evidence: provider.evidence(&other).unwrap(),
     };
     let e = provision(&wrong, nonce, &s.measurement, &s.policy, &owner).unwrap_err();
+    assert!(e.to_string().contains("report data does not bind"), "{e}");
+    // When the platform's measurement is not the build measurement (a TDX or
+    // SEV-SNP launch measurement), the owner names the build one.
+    provision_build(
+        &wrong,
+        nonce,
+        &s.measurement,
+        &Measurement::of(b"other"),
+        &s.policy,
+        &owner,
+    )
+    .unwrap();
+    let e = provision_build(
+        &attested,
+        nonce,
+        &s.measurement,
+        &Measurement::of(b"other"),
+        &s.policy,
+        &owner,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("report data does not bind"), "{e}");
 }
