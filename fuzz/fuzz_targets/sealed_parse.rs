@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(ev) = Evidence::from_bytes(data) {
         let m = Measurement([1u8; 48]);
-        let rd = report_data(&[2u8; 32], b"fuzz nonce");
+        let rd = report_data(&[2u8; 32], b"fuzz nonce", &m);
         let policy = Policy {
             allow_sim: true,
             sim_platform_key: Some([3u8; 32]),

@@ -132,7 +132,7 @@ impl Keys {
     ) -> Result<Keys> {
         let mut nonce = [0u8; 32];
         seal::key::random_fill(&mut nonce)?;
-        let (session, attested) = EnclaveSession::start(provider, &nonce)?;
+        let (session, attested) = EnclaveSession::start(provider, &measurement(), &nonce)?;
         let (_verified, sealed) = provision(&attested, &nonce, &measurement(), policy, bundle)?;
         Self::accept_session(&session, &sealed, sealer)
     }

@@ -15,8 +15,11 @@
 //! - [`image`]: the sealed mirror image format (per-record associated data).
 //! - [`Enclave`]: attach (create or mirror-in), [`Enclave::train`] with
 //!   mirror-out every K iterations (`romulus`, `ab`, `ssd`), evaluate, export.
-//! - [`MEASUREMENT`]: SHA-384 of this crate's sources, computed by `build.rs`:
-//!   what the platform's evidence reports and what platform sealing binds.
+//! - [`MEASUREMENT`]: the build identity of the trusted code, computed by
+//!   `build.rs`: SHA-384 over the sources of every workspace crate the enclave
+//!   links ([`MEASURED_CRATES`], tests excluded), `Cargo.lock` and the compiler
+//!   version ([`MEASURED_RUSTC`]); what the evidence's report data binds and
+//!   what platform sealing binds. It is not a hardware measurement.
 //!
 //! Flow of a training job on the host:
 //! ```text

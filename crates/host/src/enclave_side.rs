@@ -156,11 +156,28 @@ impl std::fmt::Display for Accepted {
 }
 
 /// The measurement of this enclave build: [`enclave::MEASUREMENT`], the
-/// SHA-384 of the trusted core's sources (the `enclave` crate), the same value
-/// the enclave binds its platform-sealed keys to, so a bundle provisioned
-/// here is accepted by `plinius train --bundle`.
+/// build identity of the trusted code (SHA-384 over the sources of every
+/// workspace crate the enclave links, `Cargo.lock` and the compiler version),
+/// the same value the enclave binds its evidence's report data and its
+/// platform-sealed keys to, so a bundle provisioned here is accepted by
+/// `plinius train --bundle`.
 pub fn enclave_measurement() -> Measurement {
     enclave::measurement()
+}
+
+/// What [`enclave_measurement`] covers, one line each, and what it is not
+/// (`plinius enclave measurement --verbose`).
+pub fn measurement_covers() -> String {
+    format!(
+        "covers:  sources of the crates {} (Cargo.toml and src/**/*.rs; tests excluded)\n\
+         covers:  Cargo.lock (every dependency's exact version)\n\
+         covers:  compiler {}\n\
+         note:    a build identity of the trusted code, not a hardware measurement; on a \
+         real TEE also check the platform's launch measurement (SEV-SNP MEASUREMENT, TDX \
+         MRTD, SGX MRENCLAVE) of the image that contains this binary",
+        enclave::MEASURED_CRATES.join(", "),
+        enclave::MEASURED_RUSTC
+    )
 }
 
 /// The session state path of `enclave evidence`: `state`, else `<out>.state`.
@@ -182,7 +199,7 @@ pub fn evidence(args: &EvidenceOptions, progress: &mut dyn Progress) -> Result<E
             let state_path = state_path(args);
             let platform = sim_platform(args.platform.as_deref(), progress)?;
             let provider = platform.provider(measurement);
-            let (session, attested) = EnclaveSession::start(&provider, &nonce)?;
+            let (session, attested) = EnclaveSession::start(&provider, &measurement, &nonce)?;
             let state = session.seal_state(&platform, &measurement)?;
             write_public_file(&args.out, &attested.to_bytes(), args.force)?;
             write_secret_file(&state_path, &state, args.force)?;
@@ -200,7 +217,7 @@ pub fn evidence(args: &EvidenceOptions, progress: &mut dyn Progress) -> Result<E
                 root: args.tsm_root.clone(),
                 entry: None,
             };
-            let (_session, attested) = EnclaveSession::start(&provider, &nonce)?;
+            let (_session, attested) = EnclaveSession::start(&provider, &measurement, &nonce)?;
             write_public_file(&args.out, &attested.to_bytes(), args.force)?;
             Ok(EvidenceWritten::Tsm {
                 evidence: args.out.clone(),

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use hostio::fs::write_public_file;
 use hostio::keyfile::read_key_file;
 use hostio::platform::{read_public_key, resolve_sim_dir};
-use seal::evidence::{Measurement, Policy};
+use seal::evidence::{Evidence, Measurement, Policy};
 use seal::platform::parse_public_key;
-use seal::provision::{AttestedKey, provision as seal_provision};
+use seal::provision::{AttestedKey, provision_build as seal_provision};
 
 use crate::error::{Context, Result, bail};
 
@@ -23,6 +23,12 @@ pub struct ProvisionOptions {
     pub nonce: String,
     /// The enclave measurement the owner trusts, hex (96 digits).
     pub expect_measurement: String,
+    /// The enclave build measurement (what `plinius enclave measurement`
+    /// prints for the enclave's build) that the evidence's report data must
+    /// bind, hex; default: `expect_measurement` for simulated evidence (the
+    /// simulated platform reports the build measurement itself), this
+    /// build's own enclave measurement for hardware evidence.
+    pub expect_build_measurement: Option<String>,
     /// The owner key file.
     pub key: PathBuf,
     /// Where to write the sealed key bundle.
@@ -180,8 +186,20 @@ pub fn provision(args: &ProvisionOptions) -> Result<Provisioned> {
             .transpose()?,
         now_unix: args.verify_at,
     };
-    let (verified, sealed) = seal_provision(&attested, &nonce, &expected, &policy, &bundle)
-        .with_context(|| format!("{}: not provisioning", args.evidence.display()))?;
+    let expected_build = match &args.expect_build_measurement {
+        Some(hex) => Measurement::from_hex(hex)?,
+        None if matches!(attested.evidence, Evidence::Sim(_)) => expected,
+        None => enclave::measurement(),
+    };
+    let (verified, sealed) = seal_provision(
+        &attested,
+        &nonce,
+        &expected,
+        &expected_build,
+        &policy,
+        &bundle,
+    )
+    .with_context(|| format!("{}: not provisioning", args.evidence.display()))?;
     write_public_file(&args.out, &sealed, args.force)?;
     Ok(Provisioned {
         out: args.out.clone(),

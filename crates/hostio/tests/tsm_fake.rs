@@ -70,7 +70,7 @@ fn report_round_trip_through_fake_configfs() {
         root: root.clone(),
         entry: Some("report0".into()),
     };
-    let rd = report_data(&[3u8; 32], b"nonce");
+    let rd = report_data(&[3u8; 32], b"nonce", &m);
     let ev = provider.evidence(&rd).unwrap();
     kernel.join().unwrap();
     let Evidence::Tsm(t) = &ev else {
@@ -89,7 +89,7 @@ fn report_round_trip_through_fake_configfs() {
     // tested with a real one in snp_verify.rs).
     for (want_m, want_rd) in [
         (Measurement::of(b"other"), rd),
-        (m, report_data(&[4u8; 32], b"nonce")),
+        (m, report_data(&[4u8; 32], b"nonce", &m)),
     ] {
         let e = verify(&ev, &want_m, &want_rd, &Policy::default()).unwrap_err();
         assert!(e.to_string().contains("SEV-SNP report"), "{e}");

@@ -153,3 +153,95 @@ fn provision_verifies_tdx_evidence_with_the_owners_collateral() {
     let err = with(&["--tdx-collateral", c, "--verify-at", "1900000000"]);
     assert!(!err.contains("report data"), "{err}");
 }
+
+/// Serves one fake SEV-SNP report through a fake configfs-tsm entry
+/// `root/name` (FIFOs for `inblob` and `outblob`, as in hostio's tsm_fake
+/// tests): the report data written to `inblob` at 0x50, `measurement` at 0x90.
+fn fake_tsm_entry(
+    root: &std::path::Path,
+    name: &str,
+    measurement: [u8; 48],
+) -> std::thread::JoinHandle<()> {
+    use std::io::{Read, Write};
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for fifo in ["inblob", "outblob"] {
+        let st = std::process::Command::new("mkfifo")
+            .arg(dir.join(fifo))
+            .status()
+            .expect("mkfifo runs");
+        assert!(st.success(), "mkfifo {fifo}");
+    }
+    std::fs::write(dir.join("generation"), "1\n").unwrap();
+    std::fs::write(dir.join("provider"), "sev_guest\n").unwrap();
+    std::thread::spawn(move || {
+        let mut inblob = Vec::new();
+        std::fs::File::open(dir.join("inblob"))
+            .unwrap()
+            .read_to_end(&mut inblob)
+            .unwrap();
+        let mut report = vec![0u8; 1184];
+        report[0] = 2;
+        report[0x50..0x90].copy_from_slice(&inblob);
+        report[0x90..0xC0].copy_from_slice(&measurement);
+        std::fs::write(dir.join("generation"), "2\n").unwrap();
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("outblob"))
+            .unwrap();
+        out.write_all(&report).unwrap();
+    })
+}
+
+#[test]
+fn provision_refuses_tsm_evidence_without_the_measurement_in_its_report_data() {
+    use hostio::tsm::TsmProvider;
+    use seal::evidence::{
+        EvidenceProvider, Measurement, report_data, report_data_without_measurement,
+    };
+    let e = Env::new();
+    let measurement = Measurement::of(b"guest image");
+    let public_key = [7u8; 32];
+    let nonce = [0xABu8; 32];
+    // Evidence from the (fake) configfs-tsm over report data binding the
+    // enclave key and nonce only, as any process in the guest could obtain.
+    let root = e.path("tsm/report");
+    let kernel = fake_tsm_entry(&root, "report0", measurement.0);
+    let provider = TsmProvider {
+        root: root.clone(),
+        entry: Some("report0".into()),
+    };
+    let unbound = report_data_without_measurement(&public_key, &nonce);
+    let Evidence::Tsm(ev) = provider.evidence(&unbound).unwrap() else {
+        panic!("tsm evidence")
+    };
+    kernel.join().unwrap();
+    let base = setup_with(&e, ev, &measurement.to_hex());
+    let err = fails_with(&e, &base, &[]);
+    assert!(err.contains("not the enclave measurement"), "{err}");
+    assert!(err.contains("tsm:sev_guest"), "{err}");
+    assert!(!e.path("keys.bundle").exists());
+    // The same fake report over the report data that binds the enclave's
+    // build measurement gets past this check and is refused as unsigned
+    // instead.
+    let build = Measurement::from_hex(e.ok(&["enclave", "measurement"]).trim()).unwrap();
+    let kernel = fake_tsm_entry(&root, "report1", measurement.0);
+    let provider = TsmProvider {
+        root,
+        entry: Some("report1".into()),
+    };
+    let bound = report_data(&public_key, &nonce, &build);
+    let Evidence::Tsm(ev) = provider.evidence(&bound).unwrap() else {
+        panic!("tsm evidence")
+    };
+    kernel.join().unwrap();
+    let attested = AttestedKey {
+        public_key,
+        evidence: Evidence::Tsm(ev),
+    };
+    std::fs::write(e.path("evidence.bin"), attested.to_bytes()).unwrap();
+    let err = fails_with(&e, &base, &[]);
+    assert!(!err.contains("not the enclave measurement"), "{err}");
+    assert!(err.contains("SEV-SNP report"), "{err}");
+    assert!(!e.path("keys.bundle").exists());
+}

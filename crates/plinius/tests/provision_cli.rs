@@ -41,6 +41,17 @@ fn two_terminal_flow_end_to_end() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     let measurement = field(&stdout, "measurement:").to_string();
     assert_eq!(measurement, e.ok(&["enclave", "measurement"]).trim());
+    // --verbose: the same digest first, then what it covers.
+    let verbose = e.ok(&["enclave", "measurement", "--verbose"]);
+    let mut lines = verbose.lines();
+    assert_eq!(lines.next(), Some(measurement.as_str()));
+    assert!(
+        verbose.contains("enclave, nn, ptm, seal, wire"),
+        "{verbose}"
+    );
+    assert!(verbose.contains("Cargo.lock"), "{verbose}");
+    assert!(verbose.contains("compiler rustc "), "{verbose}");
+    assert!(verbose.contains("not a hardware measurement"), "{verbose}");
     // Owner verifies and provisions (same machine: platform key read from the directory).
     let stdout = e.provision("evidence.bin", &nonce, &measurement, "bundle.sealed");
     assert!(stdout.contains("verified sim evidence"), "{stdout}");

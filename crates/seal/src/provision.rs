@@ -2,7 +2,7 @@
 //!
 //! 1. Enclave ([`EnclaveSession::start`]): makes an ephemeral X25519 key pair,
 //!    asks its platform for evidence over
-//!    [`report_data`]`(public key, owner's nonce)` and publishes an
+//!    [`report_data`]`(public key, owner's nonce, its measurement)` and publishes an
 //!    [`AttestedKey`] (public key + evidence). It seals its secret key and the
 //!    nonce to the platform ([`EnclaveSession::seal_state`]) so a later process
 //!    of the same enclave can finish the exchange.
@@ -22,7 +22,8 @@ use zeroize::Zeroizing;
 
 use crate::error::{Result, SealError};
 use crate::evidence::{
-    Evidence, EvidenceProvider, Measurement, Policy, Verified, report_data, verify,
+    Evidence, EvidenceProvider, Measurement, Policy, Verified, report_data,
+    report_data_without_measurement, verify,
 };
 use crate::key::KeyBundle;
 use crate::platform::PlatformSealer;
@@ -86,7 +87,7 @@ const ATTESTED_HEADER: wire::Header = wire::Header {
 pub struct AttestedKey {
     /// The enclave's ephemeral X25519 public key.
     pub public_key: [u8; 32],
-    /// Evidence over `report_data(public_key, nonce)`.
+    /// Evidence over `report_data(public_key, nonce, measurement)`.
     pub evidence: Evidence,
 }
 
@@ -190,10 +191,9 @@ pub fn open_bundle(keypair: &EnclaveKeyPair, nonce: &[u8], sealed: &[u8]) -> Res
     KeyBundle::from_bytes(&plain)
 }
 
-/// The owner's side: verifies `attested` (evidence for the expected
-/// measurement, bound to the attested key and `nonce`, under `policy`), then
-/// seals `bundle` to the attested key. Returns what was verified and the
-/// sealed bundle.
+/// The owner's side when the platform measures the enclave build itself (the
+/// simulated platform reports the enclave's build measurement): the same as
+/// [`provision_build`] with `expected_build = expected_measurement`.
 pub fn provision(
     attested: &AttestedKey,
     nonce: &[u8],
@@ -201,7 +201,45 @@ pub fn provision(
     policy: &Policy,
     bundle: &KeyBundle,
 ) -> Result<(Verified, Vec<u8>)> {
-    let rd = report_data(&attested.public_key, nonce);
+    provision_build(
+        attested,
+        nonce,
+        expected_measurement,
+        expected_measurement,
+        policy,
+        bundle,
+    )
+}
+
+/// The owner's side: verifies `attested` (evidence for the platform's
+/// `expected_measurement`, under `policy`, whose report data binds the
+/// attested key, `nonce` and the enclave's build measurement
+/// `expected_build`), then seals `bundle` to the attested key. Returns what
+/// was verified and the sealed bundle. On a TDX or SEV-SNP guest the first is
+/// the launch measurement of the guest image and the second what `plinius
+/// enclave measurement` prints for the enclave's build.
+///
+/// Evidence whose report data binds only the key and nonce (the binding of
+/// earlier builds, which any process in a TDX or SEV-SNP guest can obtain)
+/// is refused up front with an error saying so, genuine or not.
+pub fn provision_build(
+    attested: &AttestedKey,
+    nonce: &[u8],
+    expected_measurement: &Measurement,
+    expected_build: &Measurement,
+    policy: &Policy,
+    bundle: &KeyBundle,
+) -> Result<(Verified, Vec<u8>)> {
+    let unbound = report_data_without_measurement(&attested.public_key, nonce);
+    if attested.evidence.claimed_report_data() == Some(unbound) {
+        return Err(SealError::Evidence(format!(
+            "{} evidence: its report data binds the enclave key and nonce but not the enclave \
+             measurement, so it does not show that this enclave build asked for it (any \
+             process on the platform can obtain such evidence); refusing",
+            attested.evidence.backend()
+        )));
+    }
+    let rd = report_data(&attested.public_key, nonce, expected_build);
     let verified = verify(&attested.evidence, expected_measurement, &rd, policy)?;
     let sealed = seal_bundle(bundle, &attested.public_key, nonce)?;
     Ok((verified, sealed))
@@ -219,10 +257,16 @@ pub struct EnclaveSession {
 
 impl EnclaveSession {
     /// Starts a session for the owner's `nonce`: a fresh key pair and evidence
-    /// from `provider` binding its public key and the nonce.
-    pub fn start(provider: &dyn EvidenceProvider, nonce: &[u8]) -> Result<(Self, AttestedKey)> {
+    /// from `provider` binding its public key, the nonce and the enclave's
+    /// `measurement` (the build identity of its trusted code).
+    pub fn start(
+        provider: &dyn EvidenceProvider,
+        measurement: &Measurement,
+        nonce: &[u8],
+    ) -> Result<(Self, AttestedKey)> {
         let keypair = EnclaveKeyPair::generate();
-        let evidence = provider.evidence(&report_data(&keypair.public_key(), nonce))?;
+        let evidence =
+            provider.evidence(&report_data(&keypair.public_key(), nonce, measurement))?;
         let attested = AttestedKey {
             public_key: keypair.public_key(),
             evidence,

@@ -138,7 +138,7 @@ fn provisioning_fixtures(p: &SimPlatformKeys) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     let make = || {
         made.get_or_init(|| {
             let provider = p.provider(m);
-            let (session, attested) = EnclaveSession::start(&provider, NONCE).unwrap();
+            let (session, attested) = EnclaveSession::start(&provider, &m, NONCE).unwrap();
             let state = session.seal_state(p, &m).unwrap();
             let sealed =
                 seal::provision::seal_bundle(&owner_bundle(), &attested.public_key, NONCE).unwrap();
@@ -165,7 +165,7 @@ fn provisioning_files_v1() {
         sim_platform_key: Some(p.public_key()),
         ..Policy::default()
     };
-    let rd = report_data(&attested.public_key, NONCE);
+    let rd = report_data(&attested.public_key, NONCE, &m);
     let v = verify(&attested.evidence, &m, &rd, &policy).unwrap();
     assert!(v.simulated);
     let session = EnclaveSession::unseal_state(&p, &m, &state).unwrap();
@@ -182,7 +182,7 @@ fn provisioning_files_v1() {
 fn sim_evidence_v1() {
     let (_t, p) = platform();
     let m = measurement();
-    let rd = report_data(&[7; 32], NONCE);
+    let rd = report_data(&[7; 32], NONCE, &m);
     let fresh = p.provider(m).evidence(&rd).unwrap().to_bytes();
     // Ed25519 signatures are deterministic: the whole encoding is.
     let bytes = golden("evidence-sim.bin", || fresh.clone());

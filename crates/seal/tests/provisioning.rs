@@ -10,9 +10,14 @@
 
 use hostio::platform::SimPlatform;
 use seal::KeyBundle;
-use seal::evidence::{Evidence, Measurement, Policy, report_data, verify};
+use seal::evidence::{
+    Evidence, EvidenceProvider, Measurement, Policy, report_data, report_data_without_measurement,
+    verify,
+};
 use seal::platform::{seal_to_platform, unseal_from_platform};
-use seal::provision::{AttestedKey, EnclaveSession, accept_bundle, provision, seal_bundle};
+use seal::provision::{
+    AttestedKey, EnclaveSession, accept_bundle, provision, provision_build, seal_bundle,
+};
 
 struct Setup {
     _dir: tempfile::TempDir,
@@ -44,7 +49,7 @@ fn full_flow_through_files_and_two_processes() {
     let nonce = b"owner nonce 0123456789abcdef0123";
     // Enclave, process 1: evidence + sealed session state.
     let provider = s.platform.provider(s.measurement);
-    let (session, attested) = EnclaveSession::start(&provider, nonce).unwrap();
+    let (session, attested) = EnclaveSession::start(&provider, &s.measurement, nonce).unwrap();
     let state = session.seal_state(&s.platform, &s.measurement).unwrap();
     drop(session);
     let evidence_file = attested.to_bytes();
@@ -78,8 +83,8 @@ fn sim_evidence_rejections() {
     let s = setup();
     let nonce = b"fresh nonce";
     let provider = s.platform.provider(s.measurement);
-    let (_session, attested) = EnclaveSession::start(&provider, nonce).unwrap();
-    let rd = report_data(&attested.public_key, nonce);
+    let (_session, attested) = EnclaveSession::start(&provider, &s.measurement, nonce).unwrap();
+    let rd = report_data(&attested.public_key, nonce, &s.measurement);
     verify(&attested.evidence, &s.measurement, &rd, &s.policy).unwrap();
 
     // Wrong measurement.
@@ -92,11 +97,15 @@ fn sim_evidence_rejections() {
     .unwrap_err();
     assert!(e.to_string().contains("measurement"), "{e}");
     // Stale nonce: evidence made for an older nonce.
-    let stale = report_data(&attested.public_key, b"the owner's new nonce");
+    let stale = report_data(
+        &attested.public_key,
+        b"the owner's new nonce",
+        &s.measurement,
+    );
     let e = verify(&attested.evidence, &s.measurement, &stale, &s.policy).unwrap_err();
     assert!(e.to_string().contains("stale or replayed"), "{e}");
     // Evidence for another key.
-    let other_key = report_data(&[9u8; 32], nonce);
+    let other_key = report_data(&[9u8; 32], nonce, &s.measurement);
     assert!(verify(&attested.evidence, &s.measurement, &other_key, &s.policy).is_err());
     // Bad signature: every bit of the signature, and a changed measurement.
     let Evidence::Sim(ev) = &attested.evidence else {
@@ -132,8 +141,8 @@ fn sim_evidence_rejections() {
     let dir = tempfile::tempdir().unwrap();
     let (rogue, _) = SimPlatform::open_or_create(dir.path()).unwrap();
     let rogue_ev = rogue.provider(s.measurement);
-    let (_s2, rogue_att) = EnclaveSession::start(&rogue_ev, nonce).unwrap();
-    let rd2 = report_data(&rogue_att.public_key, nonce);
+    let (_s2, rogue_att) = EnclaveSession::start(&rogue_ev, &s.measurement, nonce).unwrap();
+    let rd2 = report_data(&rogue_att.public_key, nonce, &s.measurement);
     let e = verify(&rogue_att.evidence, &s.measurement, &rd2, &s.policy).unwrap_err();
     assert!(e.to_string().contains("not the pinned"), "{e}");
     // Provisioning refuses to seal anything for rejected evidence.
@@ -145,8 +154,8 @@ fn sim_evidence_rejections() {
 fn bundle_opens_only_in_its_session() {
     let s = setup();
     let provider = s.platform.provider(s.measurement);
-    let (a, att_a) = EnclaveSession::start(&provider, b"nonce A").unwrap();
-    let (b, _att_b) = EnclaveSession::start(&provider, b"nonce A").unwrap();
+    let (a, att_a) = EnclaveSession::start(&provider, &s.measurement, b"nonce A").unwrap();
+    let (b, _att_b) = EnclaveSession::start(&provider, &s.measurement, b"nonce A").unwrap();
     let owner = KeyBundle::generate().unwrap();
     let sealed = seal_bundle(&owner, &att_a.public_key, b"nonce A").unwrap();
     assert_eq!(a.accept(&sealed).unwrap(), owner);
@@ -175,10 +184,59 @@ fn evidence_files_reject_garbage() {
     assert!(AttestedKey::from_bytes(&[0u8; 100]).is_err());
     let s = setup();
     let provider = s.platform.provider(s.measurement);
-    let (_x, att) = EnclaveSession::start(&provider, b"n").unwrap();
+    let (_x, att) = EnclaveSession::start(&provider, &s.measurement, b"n").unwrap();
     let bytes = att.to_bytes();
     assert_eq!(AttestedKey::from_bytes(&bytes).unwrap(), att);
     for cut in [bytes.len() - 1, 50, 44] {
         assert!(AttestedKey::from_bytes(&bytes[..cut]).is_err(), "cut {cut}");
     }
+}
+
+#[test]
+fn evidence_without_the_measurement_in_its_report_data_is_refused() {
+    let s = setup();
+    let nonce = b"owner nonce";
+    let provider = s.platform.provider(s.measurement);
+    let (_session, attested) = EnclaveSession::start(&provider, &s.measurement, nonce).unwrap();
+    // Genuine evidence (signed by the pinned platform, for the expected
+    // measurement) whose report data binds the key and nonce only.
+    let unbound = report_data_without_measurement(&attested.public_key, nonce);
+    let legacy = AttestedKey {
+        public_key: attested.public_key,
+        evidence: provider.evidence(&unbound).unwrap(),
+    };
+    let owner = KeyBundle::generate().unwrap();
+    let e = provision(&legacy, nonce, &s.measurement, &s.policy, &owner).unwrap_err();
+    assert!(e.to_string().contains("not the enclave measurement"), "{e}");
+    // The same evidence with the measurement bound is accepted.
+    provision(&attested, nonce, &s.measurement, &s.policy, &owner).unwrap();
+    // Report data bound to another measurement is refused too.
+    let other = report_data(&attested.public_key, nonce, &Measurement::of(b"other"));
+    let wrong = AttestedKey {
+        public_key: attested.public_key,
+        evidence: provider.evidence(&other).unwrap(),
+    };
+    let e = provision(&wrong, nonce, &s.measurement, &s.policy, &owner).unwrap_err();
+    assert!(e.to_string().contains("report data does not bind"), "{e}");
+    // When the platform's measurement is not the build measurement (a TDX or
+    // SEV-SNP launch measurement), the owner names the build one.
+    provision_build(
+        &wrong,
+        nonce,
+        &s.measurement,
+        &Measurement::of(b"other"),
+        &s.policy,
+        &owner,
+    )
+    .unwrap();
+    let e = provision_build(
+        &attested,
+        nonce,
+        &s.measurement,
+        &Measurement::of(b"other"),
+        &s.policy,
+        &owner,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("report data does not bind"), "{e}");
 }

@@ -55,7 +55,8 @@ fn provisioned_bundle_is_accepted_through_the_session_state() {
     let m = measurement();
     let provider = fx.platform.provider(m);
     let nonce = [9u8; 32];
-    let (session, attested) = seal::provision::EnclaveSession::start(&provider, &nonce).unwrap();
+    let (session, attested) =
+        seal::provision::EnclaveSession::start(&provider, &m, &nonce).unwrap();
     let state = session.seal_state(&fx.platform, &m).unwrap();
     drop(session);
     let policy = Policy {
@@ -188,4 +189,20 @@ fn keys_given_again_are_resealed_when_the_pools_blob_does_not_unseal() {
     let mut e = Enclave::new(keys, CFG, "test.cfg", Fixture::config(MirrorMode::Romulus)).unwrap();
     assert!(e.attach(&mut pool).is_err());
     assert!(e.reseal_keys(&mut pool, &stranger.platform).is_err());
+}
+
+#[test]
+fn measurement_covers_every_linked_workspace_crate_and_the_compiler() {
+    // build.rs finds these by following the path dependencies; a crate the
+    // enclave links but the measurement misses would make it meaningless.
+    assert_eq!(
+        crate::MEASURED_CRATES,
+        &["enclave", "nn", "ptm", "seal", "wire"]
+    );
+    assert!(
+        crate::MEASURED_RUSTC.starts_with("rustc "),
+        "{}",
+        crate::MEASURED_RUSTC
+    );
+    assert_eq!(measurement().0, crate::MEASUREMENT);
 }

@@ -16,7 +16,15 @@ pub enum EnclaveCommand {
     /// Accept the owner's sealed key bundle; seal the keys to the platform.
     Accept(AcceptArgs),
     /// Print this enclave's measurement (what owners pass to --expect-measurement).
-    Measurement,
+    Measurement(MeasurementArgs),
+}
+
+/// Arguments of `enclave measurement`.
+#[derive(Args, Debug)]
+pub struct MeasurementArgs {
+    /// Below the digest, print what it covers (crates, Cargo.lock, compiler).
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
 /// Evidence back-ends.
@@ -99,7 +107,12 @@ pub fn run(cmd: EnclaveCommand) -> anyhow::Result<()> {
             };
             println!("{}", host::enclave_side::accept(&o, &mut bars)?);
         }
-        EnclaveCommand::Measurement => println!("{}", host::enclave_side::enclave_measurement()),
+        EnclaveCommand::Measurement(a) => {
+            println!("{}", host::enclave_side::enclave_measurement());
+            if a.verbose {
+                println!("{}", host::enclave_side::measurement_covers());
+            }
+        }
     }
     Ok(())
 }

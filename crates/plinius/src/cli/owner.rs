@@ -78,9 +78,17 @@ pub struct ProvisionArgs {
     /// The nonce you gave the enclave, hex.
     #[arg(long)]
     pub nonce: String,
-    /// The enclave measurement you trust, hex (96 digits).
+    /// The enclave measurement you trust, hex (96 digits): the one the
+    /// platform reports (on a TDX or SEV-SNP guest, the launch measurement of
+    /// the guest image).
     #[arg(long)]
     pub expect_measurement: String,
+    /// The enclave build measurement the evidence's report data must bind
+    /// (what `plinius enclave measurement` prints for the enclave's build),
+    /// hex; default: --expect-measurement for simulated evidence, this
+    /// build's own enclave measurement for hardware evidence.
+    #[arg(long, value_name = "HEX")]
+    pub expect_build_measurement: Option<String>,
     /// Your owner key file.
     #[arg(long)]
     pub key: PathBuf,
@@ -180,6 +188,7 @@ impl From<ProvisionArgs> for ProvisionOptions {
             evidence: a.evidence,
             nonce: a.nonce,
             expect_measurement: a.expect_measurement,
+            expect_build_measurement: a.expect_build_measurement,
             key: a.key,
             out: a.out,
             allow_sim: a.allow_sim,

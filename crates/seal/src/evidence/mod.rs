@@ -2,8 +2,8 @@
 //! and a verifier (the data owner) that decides whether to trust it.
 //!
 //! The enclave asks its platform for evidence over 64 bytes of *report data*
-//! ([`report_data`]: a hash binding its ephemeral X25519 public key and the
-//! verifier's nonce). The verifier checks, with [`verify`], that the evidence
+//! ([`report_data`]: a hash binding its ephemeral X25519 public key, the
+//! verifier's nonce and the enclave's measurement). The verifier checks, with [`verify`], that the evidence
 //! is genuine for the back-end, that it reports the expected [`Measurement`],
 //! and that its report data is the one it expects for the key and its own
 //! fresh nonce (so old evidence cannot be replayed).
@@ -79,22 +79,55 @@ impl std::fmt::Debug for Measurement {
     }
 }
 
-/// Domain tag of [`report_data`].
-pub const REPORT_DATA_DOMAIN: &[u8] = b"plinius/report-data/v1";
+/// Domain tag of [`report_data`] (v2: the measurement is bound too).
+pub const REPORT_DATA_DOMAIN: &[u8] = b"plinius/report-data/v2";
 
-/// The report data that binds an enclave's ephemeral public key and the
-/// verifier's nonce: SHA-512(domain ‖ len(key) u16 ‖ key ‖ len(nonce) u16 ‖ nonce).
-pub fn report_data(enclave_public_key: &[u8], nonce: &[u8]) -> ReportData {
-    let mut ctx = digest::Context::new(&digest::SHA512);
-    ctx.update(REPORT_DATA_DOMAIN);
+/// Domain tag of [`report_data_without_measurement`], the binding of earlier
+/// builds.
+pub const REPORT_DATA_DOMAIN_V1: &[u8] = b"plinius/report-data/v1";
+
+fn key_and_nonce(ctx: &mut digest::Context, enclave_public_key: &[u8], nonce: &[u8]) {
     ctx.update(&(enclave_public_key.len() as u16).to_le_bytes());
     ctx.update(enclave_public_key);
     ctx.update(&(nonce.len() as u16).to_le_bytes());
     ctx.update(nonce);
+}
+
+fn finish(ctx: digest::Context) -> ReportData {
     ctx.finish()
         .as_ref()
         .try_into()
         .expect("SHA-512 is 64 bytes")
+}
+
+/// The report data that binds an enclave's ephemeral public key, the
+/// verifier's nonce and the enclave's own measurement (the build identity of
+/// its trusted code): SHA-512(domain ‖ len(key) u16 ‖ key ‖ len(nonce) u16 ‖
+/// nonce ‖ measurement). On platforms whose launch measurement covers a whole
+/// guest image (configfs-tsm: TDX, SEV-SNP), this is what ties the evidence
+/// to this enclave build rather than to any process in the guest. Every
+/// back-end uses it, the simulated one included.
+pub fn report_data(
+    enclave_public_key: &[u8],
+    nonce: &[u8],
+    measurement: &Measurement,
+) -> ReportData {
+    let mut ctx = digest::Context::new(&digest::SHA512);
+    ctx.update(REPORT_DATA_DOMAIN);
+    key_and_nonce(&mut ctx, enclave_public_key, nonce);
+    ctx.update(&measurement.0);
+    finish(ctx)
+}
+
+/// The report data of earlier builds, which bound the key and nonce only:
+/// SHA-512(v1 domain ‖ len(key) u16 ‖ key ‖ len(nonce) u16 ‖ nonce). The
+/// owner's provisioning recognises it to refuse such evidence with a clear
+/// error; nothing produces it any more.
+pub fn report_data_without_measurement(enclave_public_key: &[u8], nonce: &[u8]) -> ReportData {
+    let mut ctx = digest::Context::new(&digest::SHA512);
+    ctx.update(REPORT_DATA_DOMAIN_V1);
+    key_and_nonce(&mut ctx, enclave_public_key, nonce);
+    finish(ctx)
 }
 
 /// Evidence from one of the back-ends.
@@ -121,6 +154,16 @@ const KIND_SIM: u16 = 1;
 const KIND_TSM: u16 = 2;
 
 impl Evidence {
+    /// The report data the evidence *claims* (unverified): the simulated
+    /// evidence's field, or the configfs-tsm report's field (`None` when the
+    /// report is too short or of an unknown provider).
+    pub fn claimed_report_data(&self) -> Option<ReportData> {
+        match self {
+            Evidence::Sim(s) => Some(s.report_data),
+            Evidence::Tsm(t) => t.fields().ok().and_then(|(_, rd)| rd.try_into().ok()),
+        }
+    }
+
     /// The back-end's name: `sim` or `tsm:<provider>`.
     pub fn backend(&self) -> String {
         match self {
@@ -277,8 +320,8 @@ pub(crate) fn check_fields(
     }
     if verify_slices_are_equal(report, expected_report_data).is_err() {
         return Err(SealError::Evidence(
-            "report data does not bind this enclave key and nonce (stale or replayed evidence, \
-             or evidence for another key)"
+            "report data does not bind this enclave key, nonce and measurement (stale or \
+             replayed evidence, evidence for another key, or not made by this enclave build)"
                 .into(),
         ));
     }
@@ -290,13 +333,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn report_data_binds_key_and_nonce() {
-        let a = report_data(&[1; 32], b"nonce-1");
-        assert_eq!(a, report_data(&[1; 32], b"nonce-1"));
-        assert_ne!(a, report_data(&[2; 32], b"nonce-1"));
-        assert_ne!(a, report_data(&[1; 32], b"nonce-2"));
+    fn report_data_binds_key_nonce_and_measurement() {
+        let m = Measurement::of(b"enclave");
+        let a = report_data(&[1; 32], b"nonce-1", &m);
+        assert_eq!(a, report_data(&[1; 32], b"nonce-1", &m));
+        assert_ne!(a, report_data(&[2; 32], b"nonce-1", &m));
+        assert_ne!(a, report_data(&[1; 32], b"nonce-2", &m));
+        assert_ne!(
+            a,
+            report_data(&[1; 32], b"nonce-1", &Measurement::of(b"other"))
+        );
+        assert_ne!(a, report_data_without_measurement(&[1; 32], b"nonce-1"));
         // Length prefixes: moving bytes between key and nonce changes the result.
-        assert_ne!(report_data(&[1, 2], &[3]), report_data(&[1], &[2, 3]));
+        assert_ne!(
+            report_data(&[1, 2], &[3], &m),
+            report_data(&[1], &[2, 3], &m)
+        );
+        assert_ne!(
+            report_data_without_measurement(&[1, 2], &[3]),
+            report_data_without_measurement(&[1], &[2, 3])
+        );
     }
 
     #[test]
