@@ -953,3 +953,62 @@ fn a_corrupt_or_truncated_pool_is_named_by_every_command() {
     std::fs::write(&path, &pristine).unwrap();
     e.ok(&commands[0].1);
 }
+
+#[test]
+fn keys_sealed_by_enclave_accept_start_a_job() {
+    let e = tiny_env();
+    let nonce = e.nonce();
+    e.evidence(&nonce, "enclave.evidence", "enclave.state");
+    let m = e.ok(&["enclave", "measurement"]).trim().to_string();
+    e.provision("enclave.evidence", &nonce, &m, "keys.bundle");
+    e.ok(&e.file_args(
+        &["enclave", "accept"],
+        &[
+            ("--state", "enclave.state"),
+            ("--bundle", "keys.bundle"),
+            ("--out", "keys.sealed"),
+        ],
+    ));
+    let first = |keys: &str, pool: &str| {
+        strings(&[
+            "train",
+            "--cfg",
+            &e.p("tiny.cfg"),
+            "--data",
+            &e.p("train.sealed"),
+            "--pool",
+            &e.p(pool),
+            "--keys",
+            &e.p(keys),
+            "--iterations",
+            "2",
+            "--quiet",
+        ])
+    };
+    // A file that is not platform-sealed keys: refused, naming it, no pool.
+    let err = e.fail(&first("keys.bundle", "bad.pool"));
+    assert!(
+        err.contains("keys.bundle") && err.contains("cannot unseal the keys"),
+        "{err}"
+    );
+    assert!(!e.path("bad.pool").exists());
+    // --keys with another key source is a usage error.
+    let both = [
+        first("keys.sealed", "k.pool"),
+        strings(&["--key", &e.p("owner.key")]),
+    ]
+    .concat();
+    let err = e.err(&both);
+    assert!(err.contains("'--keys <KEYS>' cannot be used with"), "{err}");
+    // The accepted keys start the job, which then restarts without keys.
+    let out = e.ok(&first("keys.sealed", "k.pool"));
+    assert!(
+        out.contains("started a new job") && out.contains("enclave accept"),
+        "{out}"
+    );
+    let out = e.ok(&[e.restart_args("k.pool", 3), strings(&["--quiet"])].concat());
+    assert!(out.contains("resumed from iteration 2"), "{out}");
+    // The model is the owner's: their key opens the export.
+    e.ok(&["export", "--pool", &e.p("k.pool"), "--out", &e.p("k.model")]);
+    e.ok(&e.open_model_args("k.model", "owner.key", "k.weights"));
+}
