@@ -16,7 +16,7 @@ use seal::dataset::{DatasetHeader, SealedDataset, Split};
 use seal::stream::NtSealer;
 use sha2::{Digest, Sha256};
 use std::time::Instant;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 /// An error from the host's side of a seam (its checkpoint store).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -111,30 +111,11 @@ pub struct Enclave {
     nt: [NtSealer; 2],
     streaming: bool,
     /// The decrypted batch (pixels and one spare byte, labels): plaintext,
-    /// cleared when the enclave is dropped.
-    pub(crate) pixels: Zeroizing<Vec<u8>>,
-    pub(crate) labels: Zeroizing<Vec<u8>>,
+    /// cleared when the enclave is dropped (the network clears the model and
+    /// its copies of the batch itself: [`Network::clear_buffers`]).
+    pixels: Zeroizing<Vec<u8>>,
+    labels: Zeroizing<Vec<u8>>,
     indices: Vec<usize>,
-}
-
-impl Drop for Enclave {
-    /// Clears the model's state (weights, optimizer state, batch norm
-    /// statistics) and the last decrypted batch: the model and the data are
-    /// the owner's secrets. The keys clear themselves.
-    fn drop(&mut self) {
-        self.clear_secrets();
-    }
-}
-
-impl Enclave {
-    /// Zeroes the model's state buffers and the decrypted batch (on drop).
-    pub(crate) fn clear_secrets(&mut self) {
-        for (_, b) in self.net.state_buffers_mut() {
-            b.zeroize();
-        }
-        self.pixels.zeroize();
-        self.labels.zeroize();
-    }
 }
 
 impl std::fmt::Debug for Enclave {
