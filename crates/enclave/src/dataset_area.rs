@@ -202,7 +202,11 @@ pub fn status(raw: &[u8], area: Region) -> Result<ImportStatus> {
         return Ok(ImportStatus::Empty);
     }
     let header = ImportHeader::decode(&a[..FIELDS_LEN])?;
-    if area_len_for(header.file_len) > area.len {
+    // The file length comes from the pool: add without overflow.
+    if IMPORT_HEADER_LEN
+        .checked_add(header.file_len)
+        .is_none_or(|need| need > area.len)
+    {
         return Err(EnclaveError::layout(
             DS_WHAT,
             format!(
@@ -532,6 +536,18 @@ mod tests {
         raw[128..136].copy_from_slice(&STATE_COMPLETE.to_le_bytes());
         let e = status(&raw, area).unwrap_err();
         assert!(e.to_string().contains("announces 101 bytes"), "{e}");
+        // Crafted lengths near 2^64 are errors, not overflows.
+        for file_len in [u64::MAX, u64::MAX - IMPORT_HEADER_LEN + 1] {
+            let crafted = ImportHeader { file_len, ..h };
+            raw[..56].copy_from_slice(&crafted.encode());
+            let e = status(&raw, area).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains(&format!("announces {file_len} bytes")),
+                "{e}"
+            );
+            assert!(complete_dataset(&raw, area).is_err());
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@
 
 use crate::error::{EnclaveError, Result};
 use seal::{ModelKey, SealKey, chunked_sealed_len, open_chunked_into, seal_chunked_into};
+use zeroize::Zeroizing;
 
 /// Magic at the start of an exported model.
 pub const EXPORT_MAGIC: [u8; 8] = *b"PLMODEL\0";
@@ -43,8 +44,9 @@ pub struct ExportedModel {
     pub iteration: u64,
     /// Images seen.
     pub seen: u64,
-    /// The Darknet `.weights` file contents.
-    pub weights: Vec<u8>,
+    /// The Darknet `.weights` file contents (the plaintext model: cleared
+    /// when dropped).
+    pub weights: Zeroizing<Vec<u8>>,
 }
 
 pub(crate) fn seal_export(
@@ -97,7 +99,7 @@ pub fn open_exported(model: &ModelKey, bytes: &[u8], what: &str) -> Result<Expor
             ),
         ));
     };
-    let mut weights = vec![0u8; len];
+    let mut weights = Zeroizing::new(vec![0u8; len]);
     open_chunked_into(
         &model.export_key(),
         &bytes[..EXPORT_HEADER_LEN],

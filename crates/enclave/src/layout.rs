@@ -519,9 +519,9 @@ pub fn decode_selector(word: u64) -> Result<(u64, u64)> {
 
 /// Reads the `ab` selector of a pool whose superblock is `sb`.
 pub fn read_selector(raw: &[u8], sb: &Superblock) -> Result<(u64, u64)> {
-    let o = sb.ab_area.off as usize;
-    let word = raw
-        .get(o..o + 8)
+    let word = usize::try_from(sb.ab_area.off)
+        .ok()
+        .and_then(|o| raw.get(o..o.checked_add(8)?))
         .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
         .ok_or_else(|| EnclaveError::layout("ab slot selector", "outside the raw region"))?;
     decode_selector(word)
@@ -605,6 +605,26 @@ mod tests {
             .check_bounds(1 << 20, s.ab_area.end().unwrap() - 1)
             .unwrap_err();
         assert!(e.to_string().contains("ab area"), "{e}");
+        // Crafted offsets and lengths near 2^64 are errors, not overflows.
+        let mut crafted = s;
+        crafted.ab_area = Region {
+            off: u64::MAX - 4,
+            len: 8,
+        };
+        let e = crafted.check_bounds(1 << 20, 1 << 20).unwrap_err();
+        assert!(e.to_string().contains("ab area"), "{e}");
+        let e = read_selector(&[0u8; 64], &crafted).unwrap_err();
+        assert!(e.to_string().contains("outside the raw region"), "{e}");
+        crafted.mode = MirrorMode::Ab;
+        crafted.ab_area = Region { off: 0, len: 64 };
+        crafted.ab_slot_len = u64::MAX;
+        let e = crafted.check_bounds(1 << 20, 1 << 20).unwrap_err();
+        assert!(e.to_string().contains("two slots"), "{e}");
+        crafted.mode = MirrorMode::Romulus;
+        crafted.ab_slot_len = 0;
+        crafted.directory = u64::MAX - 1;
+        let e = crafted.check_bounds(1 << 20, 1 << 20).unwrap_err();
+        assert!(e.to_string().contains("mirror directory"), "{e}");
     }
 
     #[test]

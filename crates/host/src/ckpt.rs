@@ -195,17 +195,22 @@ pub fn read_checkpoint(path: &Path) -> Result<Vec<u8>> {
     let mut h = [0u8; CKPT_HEADER_LEN];
     f.read_exact(&mut h).map_err(ckpt_io(path, "read failed"))?;
     let image_len = decode_frame_header(&h, &format!("checkpoint {}", path.display()))?;
-    if CKPT_HEADER_LEN as u64 + image_len != len {
-        return Err(ckpt_bad(
-            path,
-            format!(
-                "{len} bytes, but the header announces an image of {image_len} bytes \
-                 ({} with the header): truncated or extended",
-                CKPT_HEADER_LEN as u64 + image_len
-            ),
-        ));
-    }
-    let mut image = vec![0u8; image_len as usize];
+    // The length comes from the file: add and convert without overflow.
+    let framed = (CKPT_HEADER_LEN as u64).checked_add(image_len);
+    let image_len = match (framed, usize::try_from(image_len)) {
+        (Some(total), Ok(n)) if total == len => n,
+        _ => {
+            let total = framed.map_or_else(|| "more than 2^64".to_string(), |t| t.to_string());
+            return Err(ckpt_bad(
+                path,
+                format!(
+                    "{len} bytes, but the header announces an image of {image_len} bytes \
+                     ({total} with the header): truncated or extended"
+                ),
+            ));
+        }
+    };
+    let mut image = vec![0u8; image_len];
     f.read_exact(&mut image)
         .map_err(ckpt_io(path, "read failed"))?;
     Ok(image)
@@ -268,5 +273,36 @@ mod tests {
         std::fs::write(&p, &v2).unwrap();
         let e = crate::error::chain(&read_checkpoint(&p).unwrap_err());
         assert!(e.contains("version 2"), "{e}");
+    }
+
+    #[test]
+    fn crafted_lengths_are_errors_not_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("crafted.ckpt");
+        write_checkpoint(&p, &[5u8; 100]).unwrap();
+        let good = std::fs::read(&p).unwrap();
+        for n in [
+            u64::MAX,
+            u64::MAX - CKPT_HEADER_LEN as u64 + 1,
+            u64::MAX - CKPT_HEADER_LEN as u64,
+            1 << 63,
+            u64::from(u32::MAX) + 1,
+            99,
+            101,
+        ] {
+            let mut bad = good.clone();
+            bad[16..24].copy_from_slice(&n.to_le_bytes());
+            std::fs::write(&p, &bad).unwrap();
+            let e = crate::error::chain(&read_checkpoint(&p).unwrap_err());
+            assert!(
+                e.contains("crafted.ckpt") && e.contains(&format!("image of {n} bytes")),
+                "{n}: {e}"
+            );
+        }
+        let mut bad = good.clone();
+        bad[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
+        std::fs::write(&p, &bad).unwrap();
+        let e = crate::error::chain(&read_checkpoint(&p).unwrap_err());
+        assert!(e.contains("more than 2^64"), "{e}");
     }
 }

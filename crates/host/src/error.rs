@@ -143,6 +143,24 @@ macro_rules! ensure {
 }
 pub(crate) use ensure;
 
+/// Names the pool file `path` in an error about what the pool holds: the
+/// trusted crates never see paths, so the host adds it. An error whose
+/// message already names the file is returned as it is.
+pub fn in_pool<E: Into<HostError>>(path: &Path) -> impl FnOnce(E) -> HostError + '_ {
+    move |e| {
+        let e = e.into();
+        let p = path.display().to_string();
+        if chain(&e).contains(&p) {
+            e
+        } else {
+            HostError::Context {
+                what: format!("pool {p}"),
+                source: e.into(),
+            }
+        }
+    }
+}
+
 /// The error and its causes joined by `: `, skipping a cause whose message
 /// its parent's already ends with (errors that name a path often print their
 /// source too, which would then be repeated).
@@ -186,6 +204,14 @@ mod tests {
     fn distinct_causes_are_all_printed() {
         let e: Result<()> = Err(HostError::Invalid("bad magic".into())).with_context(|| "x.pool");
         assert_eq!(chain(&e.unwrap_err()), "x.pool: bad magic");
+    }
+
+    #[test]
+    fn pool_errors_name_the_pool_once() {
+        let e = in_pool(Path::new("d/j.pool"))(HostError::Invalid("superblock: bad".into()));
+        assert_eq!(chain(&e), "pool d/j.pool: superblock: bad");
+        let again = in_pool(Path::new("d/j.pool"))(e);
+        assert_eq!(chain(&again), "pool d/j.pool: superblock: bad");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use hostio::fs::write_public_file;
 
-use crate::error::{HostError, Result};
+use crate::error::{HostError, Result, in_pool};
 use crate::job::{Job, JobOptions, SealedExport};
 use crate::progress::Progress;
 
@@ -35,7 +35,7 @@ pub fn export_model(o: &ExportOptions, progress: &mut dyn Progress) -> Result<Se
         ));
     }
     let mut job = Job::resume_existing_with_key(&o.job, o.key.as_deref(), progress)?;
-    let sealed = job.export()?;
+    let sealed = job.export().map_err(in_pool(&o.job.pool))?;
     write_public_file(&o.out, &sealed.bytes, o.force)?;
     Ok(sealed)
 }

@@ -15,7 +15,7 @@ use enclave::MirrorMode;
 use enclave::layout::{self, Superblock};
 use ptm::{MemBackend, Pool, PoolState};
 
-use crate::error::{Context, Result, chain};
+use crate::error::{Context, Result, chain, in_pool};
 use crate::import::import_status;
 
 /// The facts `inspect` prints.
@@ -40,7 +40,7 @@ pub fn inspect(path: &Path, ckpt: &Path) -> Result<PoolReport> {
     let bytes = &bytes[..header.total_len() as usize];
     let pool = Pool::from_backend(MemBackend::from_bytes(bytes))
         .with_context(|| format!("{}: cannot open a snapshot of the pool", path.display()))?;
-    let superblock = layout::read_superblock(&pool)?;
+    let superblock = layout::read_superblock(&pool).map_err(in_pool(path))?;
     let (iteration, iteration_source) = match &superblock {
         None => (
             None,

@@ -14,7 +14,7 @@ use hostio::platform::SimPlatform;
 use ptm::Pool;
 
 use crate::ckpt::{FileCheckpoint, default_checkpoint};
-use crate::error::{Context, HostError, Result, bail};
+use crate::error::{Context, HostError, Result, bail, in_pool};
 use crate::import::{
     ImportOptions, ImportOutcome, ImportStatus, check_dataset_file, import_file, import_status,
 };
@@ -364,8 +364,8 @@ impl Job {
             p.enclave
                 .set_checkpoint_store(Box::new(FileCheckpoint::new(ckpt.clone())));
         }
-        let attached = p.enclave.attach(&mut p.pool)?;
-        let note = reseal_if_needed(&mut p, o, &starting.platform)?;
+        let attached = p.enclave.attach(&mut p.pool).map_err(in_pool(path))?;
+        let note = reseal_if_needed(&mut p, o, &starting.platform).map_err(in_pool(path))?;
         Ok(Started {
             job: Job {
                 pool: p.pool,
@@ -417,7 +417,8 @@ impl Job {
         let ckpt = opts.checkpoint_path();
         let store: Option<Box<dyn CheckpointStore>> = (sb.mode == MirrorMode::Ssd)
             .then(|| Box::new(FileCheckpoint::new(ckpt.clone())) as Box<dyn CheckpointStore>);
-        let (enclave, _attached) = Enclave::open(keys, &pool, store, opts.threads()?)?;
+        let (enclave, _attached) =
+            Enclave::open(keys, &pool, store, opts.threads()?).map_err(in_pool(path))?;
         Ok(Job {
             pool,
             enclave,
@@ -456,7 +457,7 @@ fn import_or_check(
             progress,
         )?)),
         None => {
-            let s = import_status(p.pool.raw(), p.area)?;
+            let s = import_status(p.pool.raw(), p.area).map_err(in_pool(&o.job.pool))?;
             if !matches!(s, ImportStatus::Complete { .. }) {
                 return Err(HostError::file(
                     &o.job.pool,

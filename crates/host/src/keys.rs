@@ -23,6 +23,9 @@ pub enum KeySource {
         /// The enclave session state (`plinius enclave evidence --state`).
         state: PathBuf,
     },
+    /// The keys `plinius enclave accept` sealed to this platform for this
+    /// enclave build (`keys.sealed`).
+    PlatformSealed(PathBuf),
     /// None given: only a pool that already holds its sealed keys will do.
     Pool,
 }
@@ -71,9 +74,24 @@ pub fn provision_keys(source: &KeySource, platform: &SimPlatform) -> Result<Prov
                 from: "provisioned key bundle",
             })
         }
+        KeySource::PlatformSealed(path) => {
+            let blob = std::fs::read(path)
+                .with_context(|| format!("{}: cannot read the sealed keys", path.display()))?;
+            let keys = Keys::from_platform_blob(platform, &blob).with_context(|| {
+                format!(
+                    "{}: cannot unseal the keys (sealed on another platform or for another enclave \
+                     build, or not a file of `plinius enclave accept`)",
+                    path.display()
+                )
+            })?;
+            Ok(ProvisionedKeys {
+                keys,
+                from: "keys sealed to this platform by `enclave accept`",
+            })
+        }
         KeySource::Pool => bail!(
-            "the pool holds no keys yet: give --key owner.key (development) or --bundle FILE --state FILE \
-             (provisioned) for the job's first start"
+            "the pool holds no keys yet: give --key owner.key (development), --bundle FILE --state FILE \
+             (provisioned) or --keys keys.sealed (accepted) for the job's first start"
         ),
     }
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 use enclave::layout::{self, Superblock};
 use ptm::{Pool, PoolOptions};
 
-use crate::error::{HostError, Result};
+use crate::error::{HostError, Result, in_pool};
 
 /// What is at a pool path.
 pub enum PoolState {
@@ -42,10 +42,12 @@ impl PoolState {
             return Ok(PoolState::Missing);
         }
         let pool = Pool::open(path, &PoolOptions::default())?;
-        Ok(match layout::read_superblock(&pool)? {
-            Some(sb) => PoolState::Ready(pool, sb),
-            None => PoolState::Unfinished(pool),
-        })
+        Ok(
+            match layout::read_superblock(&pool).map_err(in_pool(path))? {
+                Some(sb) => PoolState::Ready(pool, sb),
+                None => PoolState::Unfinished(pool),
+            },
+        )
     }
 }
 
@@ -121,6 +123,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.pool");
         std::fs::write(&p, vec![7u8; 8192]).unwrap();
-        assert!(PoolState::of(&p).is_err());
+        let e = crate::error::chain(&PoolState::of(&p).unwrap_err());
+        assert!(e.contains("x.pool"), "{e}");
     }
 }

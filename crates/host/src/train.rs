@@ -12,7 +12,7 @@ use std::time::Instant;
 use enclave::TrainSummary;
 use hostio::fs::AtomicOptions;
 
-use crate::error::{Context, HostError, Result, bail};
+use crate::error::{Context, HostError, Result, bail, in_pool};
 use crate::job::{Job, StartOptions, StartReport, Started};
 use crate::progress::{Event, IterationReport, Progress};
 
@@ -167,7 +167,7 @@ impl Training {
         progress.event(Event::TrainDone {
             ok: summary.is_ok() && csv_err.is_none(),
         });
-        let summary = summary?;
+        let summary = summary.map_err(in_pool(&self.job.pool_path))?;
         if let Some(e) = csv_err {
             return Err(e);
         }

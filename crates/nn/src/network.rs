@@ -4,6 +4,7 @@
 use crate::cfg::{CfgError, LayerConfig, ModelConfig};
 use crate::layers::{Ctx, Kind, Layer, Workspace};
 use crate::rng::{DropoutRng, InitRng, RngStateError, chacha_from_state, chacha_state};
+use zeroize::Zeroize;
 
 /// Errors of training and inference calls.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -74,6 +75,12 @@ pub struct Network {
     threads: usize,
     seen: u64,
     dropout_rng: DropoutRng,
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        self.clear_buffers();
+    }
 }
 
 impl std::fmt::Debug for Network {
@@ -521,6 +528,27 @@ impl Network {
         out
     }
 
+    /// Zeroes every buffer that holds the model or data derived from the
+    /// last batch: the state buffers (weights, optimizer state, batch norm
+    /// statistics), the input and truth of the mini-batch, each layer's
+    /// output and delta, and the im2col workspaces. Done on drop (the model
+    /// and the data may be secrets), never per iteration.
+    pub fn clear_buffers(&mut self) {
+        for (_, b) in self.state_buffers_mut() {
+            b.zeroize();
+        }
+        self.input.zeroize();
+        self.truth.zeroize();
+        for l in &mut self.layers {
+            l.output.zeroize();
+            l.delta.zeroize();
+        }
+        for w in &mut self.workspaces {
+            w.cols.zeroize();
+            w.dcols.zeroize();
+        }
+    }
+
     /// Mutable twin of [`Network::state_buffers`] (same names, same order).
     pub fn state_buffers_mut(&mut self) -> Vec<(String, &mut [f32])> {
         let mut out = Vec::new();
@@ -593,6 +621,28 @@ impl Network {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clearing_zeroes_the_model_and_the_batch() {
+        let cfg = "[net]\nbatch=4\nwidth=4\nheight=4\nchannels=1\nlearning_rate=0.1\nmomentum=0.9\n\
+                   [convolutional]\nbatch_normalize=1\nfilters=2\nsize=3\nactivation=leaky\n\
+                   [connected]\noutput=2\nactivation=linear\n[softmax]\n";
+        let mut net = Network::from_cfg_seeded(cfg, "clear.cfg", 3).unwrap();
+        let pixels: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(37) | 1).collect();
+        net.train_step_u8(&pixels, &[0, 1, 1, 0]).unwrap();
+        let nonzero = |v: &[f32]| v.iter().any(|&x| x != 0.0);
+        assert!(net.state_buffers().iter().any(|(_, b)| nonzero(b)));
+        assert!(nonzero(&net.input) && net.layers.iter().any(|l| nonzero(&l.output)));
+        net.clear_buffers();
+        for (n, b) in net.state_buffers() {
+            assert!(!nonzero(b), "{n}");
+        }
+        assert!(net.input.is_empty() && net.truth.is_empty());
+        for l in &net.layers {
+            assert!(l.output.is_empty() && l.delta.is_empty());
+        }
+        assert!(net.workspaces.iter().all(|w| w.cols.is_empty()));
+    }
 
     /// One SGD step computed by hand with Darknet's rule.
     #[test]

@@ -887,3 +887,128 @@ fn keys_given_again_are_resealed_into_the_pool() {
     let out = e.ok(&keyed(on_b(keyless(7)), "owner.key"));
     assert!(!out.contains("re-sealed"), "{out}");
 }
+
+/// Every offset of `needle` in `hay`.
+fn offsets(hay: &[u8], needle: &[u8]) -> Vec<usize> {
+    hay.windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+#[test]
+fn a_corrupt_or_truncated_pool_is_named_by_every_command() {
+    let e = tiny_env();
+    e.train("c.pool", "romulus", 2);
+    let path = e.path("c.pool");
+    let pristine = std::fs::read(&path).unwrap();
+    let s = Snapshot::of(&path);
+    // The model's meta record, the superblock (each copy: main and back),
+    // the file's end.
+    let mut meta = pristine.clone();
+    meta[s.image_off() + 64 + 20] ^= 1;
+    let mut superblock = pristine.clone();
+    let sbs = offsets(&pristine, &layout::SUPERBLOCK_MAGIC);
+    assert!(!sbs.is_empty());
+    for o in sbs {
+        superblock[o + 40] ^= 1;
+    }
+    let truncated = pristine[..pristine.len() - 4096].to_vec();
+    let commands = [
+        ("train", e.train_args("tiny.cfg", "c.pool", "romulus", 4)),
+        ("inspect", strings(&["inspect", "--pool", &e.p("c.pool")])),
+        (
+            "eval",
+            strings(&[
+                "eval",
+                "--pool",
+                &e.p("c.pool"),
+                "--mnist-test",
+                &mnist_arg(),
+            ]),
+        ),
+        (
+            "export",
+            strings(&["export", "--pool", &e.p("c.pool"), "--out", &e.p("c.model")]),
+        ),
+    ];
+    for (what, bytes) in [
+        ("meta record", &meta),
+        ("superblock", &superblock),
+        ("truncated", &truncated),
+    ] {
+        for (cmd, args) in &commands {
+            // inspect reads no sealed record: a bad one is not its error.
+            if what == "meta record" && *cmd == "inspect" {
+                continue;
+            }
+            std::fs::write(&path, bytes).unwrap();
+            let err = e.fail(args);
+            assert!(err.contains(&e.p("c.pool")), "{what}, {cmd}: {err}");
+            assert_eq!(&std::fs::read(&path).unwrap(), bytes, "{what}, {cmd}");
+            assert!(!e.path("c.model").exists(), "{what}, {cmd}");
+        }
+    }
+    std::fs::write(&path, &pristine).unwrap();
+    e.ok(&commands[0].1);
+}
+
+#[test]
+fn keys_sealed_by_enclave_accept_start_a_job() {
+    let e = tiny_env();
+    let nonce = e.nonce();
+    e.evidence(&nonce, "enclave.evidence", "enclave.state");
+    let m = e.ok(&["enclave", "measurement"]).trim().to_string();
+    e.provision("enclave.evidence", &nonce, &m, "keys.bundle");
+    e.ok(&e.file_args(
+        &["enclave", "accept"],
+        &[
+            ("--state", "enclave.state"),
+            ("--bundle", "keys.bundle"),
+            ("--out", "keys.sealed"),
+        ],
+    ));
+    let first = |keys: &str, pool: &str| {
+        strings(&[
+            "train",
+            "--cfg",
+            &e.p("tiny.cfg"),
+            "--data",
+            &e.p("train.sealed"),
+            "--pool",
+            &e.p(pool),
+            "--keys",
+            &e.p(keys),
+            "--iterations",
+            "2",
+            "--quiet",
+        ])
+    };
+    // A file that is not platform-sealed keys: refused, naming it, no pool.
+    let err = e.fail(&first("keys.bundle", "bad.pool"));
+    assert!(
+        err.contains("keys.bundle") && err.contains("cannot unseal the keys"),
+        "{err}"
+    );
+    assert!(!e.path("bad.pool").exists());
+    // --keys with another key source is a usage error.
+    let both = [
+        first("keys.sealed", "k.pool"),
+        strings(&["--key", &e.p("owner.key")]),
+    ]
+    .concat();
+    let err = e.err(&both);
+    assert!(err.contains("'--keys <KEYS>' cannot be used with"), "{err}");
+    // The accepted keys start the job, which then restarts without keys.
+    let out = e.ok(&first("keys.sealed", "k.pool"));
+    assert!(
+        out.contains("started a new job") && out.contains("enclave accept"),
+        "{out}"
+    );
+    let out = e.ok(&[e.restart_args("k.pool", 3), strings(&["--quiet"])].concat());
+    assert!(out.contains("resumed from iteration 2"), "{out}");
+    // The model is the owner's: their key opens the export.
+    e.ok(&["export", "--pool", &e.p("k.pool"), "--out", &e.p("k.model")]);
+    e.ok(&e.open_model_args("k.model", "owner.key", "k.weights"));
+}

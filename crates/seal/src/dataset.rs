@@ -32,6 +32,7 @@
 
 use crate::error::{Result, SealError};
 use std::io::Write;
+use zeroize::Zeroizing;
 
 use crate::key::{SealKey, random_fill};
 use crate::record::{OVERHEAD, open_into, seal_into, sealed_len};
@@ -192,7 +193,8 @@ pub struct DatasetWriter<'k, W: Write> {
     sink: W,
     what: String,
     next: u64,
-    scratch: Vec<u8>,
+    /// One sample's plaintext, briefly: cleared when the writer is dropped.
+    scratch: Zeroizing<Vec<u8>>,
     record: Vec<u8>,
 }
 
@@ -206,7 +208,7 @@ impl<'k, W: Write> DatasetWriter<'k, W> {
             sink,
             what: what.to_string(),
             next: 0,
-            scratch: vec![0u8; header.plain_len()],
+            scratch: Zeroizing::new(vec![0u8; header.plain_len()]),
             record: vec![0u8; header.record_len()],
         };
         w.write(&header.encode(key)?)?;

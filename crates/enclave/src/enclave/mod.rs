@@ -16,6 +16,7 @@ use seal::dataset::{DatasetHeader, SealedDataset, Split};
 use seal::stream::NtSealer;
 use sha2::{Digest, Sha256};
 use std::time::Instant;
+use zeroize::Zeroizing;
 
 /// An error from the host's side of a seam (its checkpoint store).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -109,8 +110,11 @@ pub struct Enclave {
     ssd_buf: Vec<u8>,
     nt: [NtSealer; 2],
     streaming: bool,
-    pixels: Vec<u8>,
-    labels: Vec<u8>,
+    /// The decrypted batch (pixels and one spare byte, labels): plaintext,
+    /// cleared when the enclave is dropped (the network clears the model and
+    /// its copies of the batch itself: [`Network::clear_buffers`]).
+    pixels: Zeroizing<Vec<u8>>,
+    labels: Zeroizing<Vec<u8>>,
     indices: Vec<usize>,
 }
 
@@ -184,8 +188,8 @@ impl Enclave {
             ssd_buf: Vec::new(),
             nt: [NtSealer::new(), NtSealer::new()],
             streaming: true,
-            pixels: Vec::new(),
-            labels: Vec::new(),
+            pixels: Zeroizing::new(Vec::new()),
+            labels: Zeroizing::new(Vec::new()),
             indices: Vec::new(),
         })
     }
@@ -390,8 +394,8 @@ impl Enclave {
         }
         let n = h.sample_count as usize;
         let per = h.pixels();
-        let mut pixels = zeroize::Zeroizing::new(vec![0u8; n * per + 1]);
-        let mut labels = vec![0u8; n];
+        let mut pixels = Zeroizing::new(vec![0u8; n * per + 1]);
+        let mut labels = Zeroizing::new(vec![0u8; n]);
         for (i, label) in labels.iter_mut().enumerate() {
             *label = ds
                 .open_sample(
@@ -411,7 +415,7 @@ impl Enclave {
     /// The model as a Darknet `.weights` file sealed with the owner's export
     /// key (open it with [`crate::open_exported`]).
     pub fn export_sealed(&self) -> Result<Vec<u8>> {
-        let weights = zeroize::Zeroizing::new(nn::weights::weights_bytes(&self.net));
+        let weights = Zeroizing::new(nn::weights::weights_bytes(&self.net));
         crate::export::seal_export(
             &self.keys.export,
             &self.fingerprint,

@@ -91,7 +91,7 @@ fn export_opens_for_the_owner_only() {
     train_to(&mut e, &mut pool, 2);
     let sealed = e.export_sealed().unwrap();
     let m = open_exported(&fx.bundle.model, &sealed, "model.sealed").unwrap();
-    assert_eq!(m.weights, nn::weights::weights_bytes(e.net()));
+    assert_eq!(*m.weights, nn::weights::weights_bytes(e.net()));
     assert_eq!(
         (m.iteration, m.seen, m.fingerprint),
         (2, 16, e.fingerprint())

@@ -48,6 +48,9 @@ pub struct TrainArgs {
     /// The enclave session state written by `plinius enclave evidence` (with --bundle).
     #[arg(long)]
     pub state: Option<PathBuf>,
+    /// The keys `plinius enclave accept` sealed to this platform (first start).
+    #[arg(long, conflicts_with_all = ["key", "bundle", "state"])]
+    pub keys: Option<PathBuf>,
     #[command(flatten)]
     pub checkpoint: CheckpointArg,
     #[command(flatten)]
@@ -71,7 +74,10 @@ impl From<TrainArgs> for TrainOptions {
                 },
                 cfg: a.cfg,
                 data: a.data,
-                keys: KeySource::from_flags(a.key, a.bundle, a.state),
+                keys: match a.keys {
+                    Some(sealed) => KeySource::PlatformSealed(sealed),
+                    None => KeySource::from_flags(a.key, a.bundle, a.state),
+                },
                 seed: a.seed,
                 mirror: a.mirror.map(Into::into),
                 mirror_every: a.mirror_every,
