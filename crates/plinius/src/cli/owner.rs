@@ -110,6 +110,25 @@ pub struct ProvisionArgs {
     /// the Unix epoch) instead of now.
     #[arg(long, value_name = "UNIX_SECONDS")]
     pub verify_at: Option<u64>,
+    /// SEV-SNP: the lowest TCB accepted, e.g. `bootloader=3,tee=0,snp=8,microcode=115`
+    /// (a component left out is not constrained). The report's TCB must also be
+    /// no newer than the one its VCEK certifies.
+    #[arg(long, value_name = "bootloader=N,tee=N,snp=N,microcode=N")]
+    pub snp_min_tcb: Option<String>,
+    /// SEV-SNP: AMD's certificate revocation list for the chip's family (DER or
+    /// PEM, from AMD's key distribution service); it must be signed by AMD's
+    /// root, current at the verification time, and list neither the ASK nor
+    /// the VCEK.
+    #[arg(long, value_name = "FILE")]
+    pub snp_crl: Option<PathBuf>,
+    /// TDX: a runtime measurement register the TD must report, INDEX=HEX
+    /// (index 0 to 3, 96 hex digits); repeat for several.
+    #[arg(long, value_name = "INDEX=HEX")]
+    pub tdx_rtmr: Vec<String>,
+    /// TDX: accept a platform whose TCB status is SWHardeningNeeded (the
+    /// advisory ids are printed); refused otherwise.
+    #[arg(long)]
+    pub allow_sw_hardening_needed: bool,
     #[command(flatten)]
     pub force: ForceArg,
 }
@@ -188,6 +207,10 @@ impl From<ProvisionArgs> for ProvisionOptions {
             snp_vcek: a.snp_vcek,
             tdx_collateral: a.tdx_collateral,
             verify_at: a.verify_at,
+            snp_min_tcb: a.snp_min_tcb,
+            snp_crl: a.snp_crl,
+            tdx_rtmr: a.tdx_rtmr,
+            allow_sw_hardening_needed: a.allow_sw_hardening_needed,
             force: a.force.force,
         }
     }
@@ -197,6 +220,9 @@ impl From<ProvisionArgs> for ProvisionOptions {
 pub fn print_provisioned(p: &Provisioned) {
     if let Some(w) = p.warning() {
         eprintln!("{w}");
+    }
+    if let Some(n) = p.advisory_note() {
+        eprintln!("{n}");
     }
     println!("{p}");
 }
