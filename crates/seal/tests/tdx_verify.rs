@@ -146,7 +146,10 @@ fn sw_hardening_needed_is_accepted_only_when_allowed() {
     let (m, rd) = fields(QUOTE);
     let v = verify(&evidence(QUOTE), &m, &rd, &policy()).unwrap();
     assert!(v.advisories.is_empty());
-    assert_eq!(check_status("UpToDate", &[], false).unwrap(), Vec::<String>::new());
+    assert_eq!(
+        check_status("UpToDate", &[], false).unwrap(),
+        Vec::<String>::new()
+    );
     let e = check_status(SW_HARDENING_NEEDED, &ids, false).unwrap_err();
     assert!(
         e.to_string().contains("INTEL-SA-00615, INTEL-SA-00657")
