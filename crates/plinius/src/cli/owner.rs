@@ -18,7 +18,7 @@ pub enum OwnerCommand {
     /// Seal an MNIST split (gzip IDX files) into a sealed dataset file.
     SealDataset(SealDatasetArgs),
     /// Verify enclave evidence, then seal the key bundle to the enclave's key.
-    Provision(ProvisionArgs),
+    Provision(Box<ProvisionArgs>),
     /// Print a fresh random nonce (hex) to give an enclave.
     Nonce(NonceArgs),
     /// Open a model exported by `plinius export` into a Darknet .weights file.
@@ -178,7 +178,7 @@ pub fn run(cmd: OwnerCommand) -> anyhow::Result<()> {
                 host::owner::seal_dataset(&o, &mut Bars::new(a.quiet.quiet))?
             );
         }
-        OwnerCommand::Provision(a) => print_provisioned(&host::provision::provision(&a.into())?),
+        OwnerCommand::Provision(a) => print_provisioned(&host::provision::provision(&(*a).into())?),
         OwnerCommand::Nonce(a) => println!("{}", host::provision::new_nonce(a.bytes)?),
         OwnerCommand::OpenModel(a) => {
             let o = OpenModelOptions {

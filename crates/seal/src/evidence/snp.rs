@@ -144,7 +144,7 @@ pub fn verify_snp(report: &[u8], auxblob: &[u8], checks: &SnpChecks<'_>) -> Resu
         check_crl(crl, &ark, &[("ASK", &ask), ("VCEK", &vek)], checks.now_unix)?;
     }
     check_guest(&parsed)?;
-    check_tcb(&parsed.reported_tcb, &vek, checks.min_tcb)
+    check_tcb(parsed.reported_tcb, &vek, checks.min_tcb)
 }
 
 fn bad(m: String) -> SealError {
@@ -260,7 +260,7 @@ pub fn vcek_tcb(vek: &x509_cert::Certificate) -> Result<SnpTcb> {
 /// Compares a report's `reported_tcb` with the TCB its VCEK certifies (no
 /// component newer) and with the owner's minimum (no component older).
 fn check_tcb(
-    reported: &TcbVersion,
+    reported: TcbVersion,
     vek: &x509_cert::Certificate,
     min: Option<SnpTcb>,
 ) -> Result<()> {
