@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use hostio::fs::write_public_file;
 use hostio::keyfile::read_key_file;
 use hostio::platform::{read_public_key, resolve_sim_dir};
-use seal::evidence::{Evidence, Measurement, Policy};
+use seal::evidence::{Evidence, MEASUREMENT_LEN, Measurement, Policy, SnpTcb};
 use seal::platform::parse_public_key;
 use seal::provision::{AttestedKey, provision_build as seal_provision};
 
@@ -49,6 +49,14 @@ pub struct ProvisionOptions {
     /// Check certificate and collateral validity at this time (seconds since
     /// the Unix epoch) instead of now.
     pub verify_at: Option<u64>,
+    /// The lowest SEV-SNP TCB accepted, `bootloader=N,tee=N,snp=N,microcode=N`.
+    pub snp_min_tcb: Option<String>,
+    /// AMD's certificate revocation list for the chip's family, DER or PEM.
+    pub snp_crl: Option<PathBuf>,
+    /// TDX runtime measurement registers the TD must report, `INDEX=HEX`.
+    pub tdx_rtmr: Vec<String>,
+    /// Accept a TDX platform whose TCB status is `SWHardeningNeeded`.
+    pub allow_sw_hardening_needed: bool,
     /// Replace an existing output file.
     pub force: bool,
 }
@@ -67,6 +75,9 @@ pub struct Provisioned {
     pub simulated: bool,
     /// The enclave's attested public key, hex.
     pub enclave_key: String,
+    /// Security advisories the accepted platform is exposed to (TDX
+    /// `SWHardeningNeeded`), empty if none.
+    pub advisories: Vec<String>,
 }
 
 impl std::fmt::Display for Provisioned {
@@ -91,22 +102,45 @@ impl Provisioned {
             "warning: the enclave runs on the SIMULATED platform: its evidence proves nothing about hardware",
         )
     }
+
+    /// The note to show when the platform was accepted with open security
+    /// advisories (`--allow-sw-hardening-needed`).
+    pub fn advisory_note(&self) -> Option<String> {
+        (!self.advisories.is_empty()).then(|| {
+            format!(
+                "note: accepted TCB status SWHardeningNeeded; the enclave must mitigate advisories {}",
+                self.advisories.join(", ")
+            )
+        })
+    }
 }
 
 /// Reads an X.509 certificate file: DER, or PEM (the first `CERTIFICATE`
 /// block).
 fn read_certificate(path: &Path) -> Result<Vec<u8>> {
+    read_der_or_pem(path, "CERTIFICATE", "certificate")
+}
+
+/// Reads a certificate revocation list: DER, or PEM (the first `X509 CRL`
+/// block).
+fn read_crl(path: &Path) -> Result<Vec<u8>> {
+    read_der_or_pem(path, "X509 CRL", "CRL")
+}
+
+/// Reads an ASN.1 object from a file: DER, or the first PEM block labelled
+/// `label`; `what` names the object in errors.
+fn read_der_or_pem(path: &Path, label: &str, what: &str) -> Result<Vec<u8>> {
     use base64::Engine;
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
-    const END: &str = "-----END CERTIFICATE-----";
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
     if let Ok(text) = std::str::from_utf8(&bytes) {
         if text.contains("-----BEGIN") {
-            let Some(start) = text.find(BEGIN).map(|i| i + BEGIN.len()) else {
-                bail!("{}: a PEM file without a CERTIFICATE block", path.display());
+            let Some(start) = text.find(&begin).map(|i| i + begin.len()) else {
+                bail!("{}: a PEM file without a {label} block", path.display());
             };
-            let Some(len) = text[start..].find(END) else {
-                bail!("{}: the PEM certificate has no END line", path.display());
+            let Some(len) = text[start..].find(&end) else {
+                bail!("{}: the PEM {what} has no END line", path.display());
             };
             let b64: String = text[start..start + len]
                 .chars()
@@ -115,21 +149,80 @@ fn read_certificate(path: &Path) -> Result<Vec<u8>> {
             return base64::engine::general_purpose::STANDARD
                 .decode(b64)
                 .with_context(|| {
-                    format!(
-                        "{}: the PEM certificate is not valid base64",
-                        path.display()
-                    )
+                    format!("{}: the PEM {what} is not valid base64", path.display())
                 });
         }
     }
     // DER: an ASN.1 SEQUENCE.
     if bytes.first() != Some(&0x30) || bytes.len() < 64 {
         bail!(
-            "{}: not a certificate (expected DER, which starts with an ASN.1 SEQUENCE, or PEM)",
+            "{}: not a {what} (expected DER, which starts with an ASN.1 SEQUENCE, or PEM)",
             path.display()
         );
     }
     Ok(bytes)
+}
+
+/// Parses `--tdx-rtmr INDEX=HEX`: an RTMR index (0 to 3) and its 48-byte
+/// value in hex.
+pub fn parse_rtmr(s: &str) -> Result<(usize, [u8; MEASUREMENT_LEN])> {
+    let Some((index, value)) = s.split_once('=') else {
+        bail!("--tdx-rtmr {s:?}: expected INDEX=HEX (e.g. 2=<96 hex digits>)");
+    };
+    let index: usize = match index.trim().parse() {
+        Ok(i) if i < 4 => i,
+        _ => bail!("--tdx-rtmr {s:?}: the index must be 0, 1, 2 or 3"),
+    };
+    let bytes = hex::decode(value.trim())
+        .with_context(|| format!("--tdx-rtmr {index}=...: the value is not hex"))?;
+    let Ok(value) = <[u8; MEASUREMENT_LEN]>::try_from(bytes.as_slice()) else {
+        bail!(
+            "--tdx-rtmr {index}=...: the value is {} bytes, an RTMR is {MEASUREMENT_LEN} \
+             ({} hex digits)",
+            bytes.len(),
+            2 * MEASUREMENT_LEN
+        );
+    };
+    Ok((index, value))
+}
+
+/// The verifier's policy from the provision options.
+fn policy(args: &ProvisionOptions) -> Result<Policy> {
+    let sim_platform_key = if !args.allow_sim {
+        None
+    } else if let Some(k) = &args.sim_platform_key {
+        Some(parse_public_key(k)?)
+    } else {
+        let dir = resolve_sim_dir(args.platform.as_deref())?;
+        Some(read_public_key(&dir).with_context(
+            || "no simulated platform key to pin: pass --sim-platform-key HEX or --platform DIR",
+        )?)
+    };
+    let snp_min_tcb = args
+        .snp_min_tcb
+        .as_deref()
+        .map(SnpTcb::parse)
+        .transpose()
+        .context("--snp-min-tcb")?;
+    Ok(Policy {
+        allow_sim: args.allow_sim,
+        sim_platform_key,
+        snp_vek_der: args.snp_vcek.as_deref().map(read_certificate).transpose()?,
+        tdx_collateral_json: args
+            .tdx_collateral
+            .as_deref()
+            .map(read_tdx_collateral)
+            .transpose()?,
+        now_unix: args.verify_at,
+        snp_min_tcb,
+        snp_crl_der: args.snp_crl.as_deref().map(read_crl).transpose()?,
+        tdx_rtmrs: args
+            .tdx_rtmr
+            .iter()
+            .map(|s| parse_rtmr(s))
+            .collect::<Result<_>>()?,
+        tdx_allow_sw_hardening_needed: args.allow_sw_hardening_needed,
+    })
 }
 
 /// The TDX collateral file's bytes, refused by a build that cannot use them.
@@ -165,27 +258,7 @@ pub fn provision(args: &ProvisionOptions) -> Result<Provisioned> {
         .with_context(|| format!("{}: cannot read evidence", args.evidence.display()))?;
     let attested = AttestedKey::from_bytes(&bytes)
         .with_context(|| format!("{}: bad evidence file", args.evidence.display()))?;
-    let sim_platform_key = if !args.allow_sim {
-        None
-    } else if let Some(k) = &args.sim_platform_key {
-        Some(parse_public_key(k)?)
-    } else {
-        let dir = resolve_sim_dir(args.platform.as_deref())?;
-        Some(read_public_key(&dir).with_context(
-            || "no simulated platform key to pin: pass --sim-platform-key HEX or --platform DIR",
-        )?)
-    };
-    let policy = Policy {
-        allow_sim: args.allow_sim,
-        sim_platform_key,
-        snp_vek_der: args.snp_vcek.as_deref().map(read_certificate).transpose()?,
-        tdx_collateral_json: args
-            .tdx_collateral
-            .as_deref()
-            .map(read_tdx_collateral)
-            .transpose()?,
-        now_unix: args.verify_at,
-    };
+    let policy = policy(args)?;
     let expected_build = match &args.expect_build_measurement {
         Some(hex) => Measurement::from_hex(hex)?,
         None if matches!(attested.evidence, Evidence::Sim(_)) => expected,
@@ -207,6 +280,7 @@ pub fn provision(args: &ProvisionOptions) -> Result<Provisioned> {
         measurement: verified.measurement,
         simulated: verified.simulated,
         enclave_key: hex::encode(attested.public_key),
+        advisories: verified.advisories,
     })
 }
 

@@ -6,7 +6,9 @@
 //! certificate (DER or PEM) the signature chain verifies and the report data
 //! is what fails; without it, or with another chip's, the signature step
 //! fails. With `--features tdx`, the same for a sample TDX quote and its
-//! Intel collateral.
+//! Intel collateral. The attestation policy options (`--snp-min-tcb`,
+//! `--verify-at`, `--snp-crl`, `--tdx-rtmr`) refuse the sample evidence
+//! when it violates them, before its report data is looked at.
 
 mod common;
 
@@ -243,5 +245,111 @@ fn provision_refuses_tsm_evidence_without_the_measurement_in_its_report_data() {
     let err = fails_with(&e, &base, &[]);
     assert!(!err.contains("not the enclave measurement"), "{err}");
     assert!(err.contains("SEV-SNP report"), "{err}");
+}
+
+/// PEM text of `der` under `label`.
+fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).unwrap());
+        pem.push('\n');
+    }
+    pem.push_str(&format!("-----END {label}-----\n"));
+    pem
+}
+
+#[test]
+fn provision_refuses_snp_evidence_outside_the_owners_policy() {
+    let e = Env::new();
+    let mut base = setup(&e);
+    let vcek = snp_data("vcek_milan.der");
+    base.extend(["--snp-vcek".to_string(), vcek.to_str().unwrap().to_string()]);
+    let with = |extra: &[&str]| fails_with(&e, &base, extra);
+    // The sample's TCB as the minimum passes (the report data is what fails);
+    // a minimum above it is refused.
+    let err = with(&["--snp-min-tcb", "bootloader=3,tee=0,snp=8,microcode=115"]);
+    assert!(err.contains("report data"), "{err}");
+    let err = with(&["--snp-min-tcb", "snp=9"]);
+    assert!(
+        err.contains("snp=8 is below the required minimum snp=9"),
+        "{err}"
+    );
+    let err = with(&["--snp-min-tcb", "fmc=1"]);
+    assert!(
+        err.contains("--snp-min-tcb") && err.contains("fmc"),
+        "{err}"
+    );
+    // Inside the VCEK's validity (2023-04-03 to 2030-04-03), then after it.
+    let err = with(&["--verify-at", "1735689600"]);
+    assert!(err.contains("report data"), "{err}");
+    let err = with(&["--verify-at", "1930000000"]);
+    assert!(err.contains("VCEK certificate is valid from"), "{err}");
+    // A CRL that is not one, and one not signed by AMD (DER and PEM).
+    std::fs::write(e.path("junk.crl"), b"not a revocation list").unwrap();
+    let err = with(&["--snp-crl", &e.p("junk.crl")]);
+    assert!(
+        err.contains("junk.crl") && err.contains("not a CRL"),
+        "{err}"
+    );
+    let crl = snp_data("crl_not_amd.der");
+    let err = with(&["--snp-crl", crl.to_str().unwrap()]);
+    assert!(err.contains("not by the VCEK's AMD root"), "{err}");
+    let der = std::fs::read(&crl).unwrap();
+    std::fs::write(e.path("crl.pem"), pem("X509 CRL", &der)).unwrap();
+    let err = with(&["--snp-crl", &e.p("crl.pem")]);
+    assert!(err.contains("not by the VCEK's AMD root"), "{err}");
+    assert!(!e.path("keys.bundle").exists());
+}
+
+#[cfg(feature = "tdx")]
+#[test]
+fn provision_refuses_tdx_evidence_outside_the_owners_policy() {
+    let e = Env::new();
+    let quote = std::fs::read(test_data("tdx/tdx_quote")).unwrap();
+    let measurement = hex::encode(&quote[48 + 136..48 + 184]);
+    let rtmr = |i: usize| hex::encode(&quote[48 + 328 + 48 * i..48 + 376 + 48 * i]);
+    let rtmrs: Vec<String> = (0..4).map(|i| format!("{i}={}", rtmr(i))).collect();
+    let ev = TsmEvidence {
+        provider: "tdx_guest".into(),
+        generation: 1,
+        outblob: quote.clone(),
+        auxblob: Vec::new(),
+    };
+    let mut base = setup_with(&e, ev, &measurement);
+    let collateral = test_data("tdx/tdx_quote_collateral.json");
+    base.extend(
+        [
+            "--tdx-collateral",
+            collateral.to_str().unwrap(),
+            "--verify-at",
+            "1750331763",
+        ]
+        .map(String::from),
+    );
+    let with = |extra: &[&str]| fails_with(&e, &base, extra);
+    // The TD's own RTMRs pass (the report data is what fails).
+    let mut all = Vec::new();
+    for r in &rtmrs {
+        all.extend(["--tdx-rtmr", r.as_str()]);
+    }
+    let err = with(&all);
+    assert!(err.contains("report data"), "{err}");
+    // An RTMR that differs is refused and named.
+    let zeros = format!("2={}", "00".repeat(48));
+    let err = with(&["--tdx-rtmr", &rtmrs[0], "--tdx-rtmr", &zeros]);
+    assert!(err.contains("RTMR2 is"), "{err}");
+    // Malformed values are named.
+    let err = with(&["--tdx-rtmr", &format!("4={}", rtmr(0))]);
+    assert!(
+        err.contains("--tdx-rtmr") && err.contains("0, 1, 2 or 3"),
+        "{err}"
+    );
+    let err = with(&["--tdx-rtmr", "1=abcd"]);
+    assert!(err.contains("2 bytes"), "{err}");
+    // The sample platform is up to date: allowing SWHardeningNeeded changes
+    // nothing.
+    let err = with(&["--allow-sw-hardening-needed"]);
+    assert!(err.contains("report data"), "{err}");
     assert!(!e.path("keys.bundle").exists());
 }

@@ -2,7 +2,10 @@
 //! AMD Milan machine and its VCEK certificate (public test data, see
 //! tests/data/snp/README.md): accepted when genuine, rejected when any byte
 //! of the signed report changes, when the VCEK is another chip's or missing,
-//! or when the fields are not the expected ones.
+//! or when the fields are not the expected ones; and the attestation policy:
+//! each refusal (TCB newer than the VCEK's or below the minimum, VMPL other
+//! than 0, debug or migration agent allowed, certificates outside their
+//! validity, a CRL not signed by AMD or listing the VCEK) has a test.
 // Tests and examples may do I/O (files, environment, printing).
 #![allow(
     clippy::disallowed_methods,
@@ -11,12 +14,26 @@
 )]
 #![cfg(feature = "snp")]
 
+use seal::evidence::snp::{check_guest, compare_tcb, revoked_among, vcek_tcb};
 use seal::evidence::tsm::TsmEvidence;
-use seal::evidence::{Evidence, Measurement, Policy, ReportData, verify};
+use seal::evidence::{Evidence, Measurement, Policy, ReportData, SnpTcb, verify};
+use sev::firmware::guest::AttestationReport;
+use sev::parser::ByteParser;
+use x509_cert::der::Decode;
 
 const REPORT_HEX: &str = include_str!("data/snp/report_milan.hex");
 const VCEK_MILAN: &[u8] = include_bytes!("data/snp/vcek_milan.der");
 const VCEK_TURIN: &[u8] = include_bytes!("data/snp/vcek_turin.der");
+const CRL_NOT_AMD: &[u8] = include_bytes!("data/snp/crl_not_amd.der");
+/// The sample report's `reported_tcb`, which its VCEK certifies.
+const SAMPLE_TCB: SnpTcb = SnpTcb {
+    bootloader: 3,
+    tee: 0,
+    snp: 8,
+    microcode: 115,
+};
+/// Inside every certificate's validity (2025-01-01).
+const IN_VALIDITY: u64 = 1_735_689_600;
 
 fn report() -> Vec<u8> {
     hex::decode(REPORT_HEX.trim()).unwrap()
@@ -123,4 +140,123 @@ fn altered_reports_and_wrong_certificates_are_rejected() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("report data"), "{e}");
+}
+
+/// Verifies the sample report with the Milan VCEK under `policy`.
+fn verify_sample(policy: Policy) -> seal::Result<seal::evidence::Verified> {
+    let r = report();
+    let (m, rd) = expected(&r);
+    let policy = Policy {
+        snp_vek_der: Some(VCEK_MILAN.to_vec()),
+        ..policy
+    };
+    verify(&evidence(r, vec![]), &m, &rd, &policy)
+}
+
+#[test]
+fn the_vceks_tcb_extensions_are_read_and_bound_the_reported_tcb() {
+    let vcek = x509_cert::Certificate::from_der(VCEK_MILAN).unwrap();
+    assert_eq!(vcek_tcb(&vcek).unwrap(), SAMPLE_TCB);
+    compare_tcb(&SAMPLE_TCB, &SAMPLE_TCB, Some(SAMPLE_TCB)).unwrap();
+    // A report claiming a newer component than its VCEK certifies.
+    let newer = SnpTcb {
+        microcode: 116,
+        ..SAMPLE_TCB
+    };
+    let e = compare_tcb(&newer, &SAMPLE_TCB, None).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("microcode=116 is newer than the TCB its VCEK"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_minimum_tcb_above_the_reports_is_refused() {
+    verify_sample(Policy {
+        snp_min_tcb: Some(SAMPLE_TCB),
+        ..Policy::default()
+    })
+    .unwrap();
+    for min in ["snp=9", "bootloader=4", "tee=1", "microcode=116"] {
+        let e = verify_sample(Policy {
+            snp_min_tcb: Some(SnpTcb::parse(min).unwrap()),
+            ..Policy::default()
+        })
+        .unwrap_err();
+        let name = min.split('=').next().unwrap();
+        assert!(
+            e.to_string().contains("below the required minimum") && e.to_string().contains(name),
+            "{min}: {e}"
+        );
+    }
+}
+
+#[test]
+fn vmpl_debug_and_migration_agent_are_refused() {
+    let genuine = AttestationReport::from_bytes(&report()).unwrap();
+    check_guest(&genuine).unwrap();
+    let mut r = genuine;
+    r.vmpl = 1;
+    let e = check_guest(&r).unwrap_err();
+    assert!(e.to_string().contains("VMPL 1"), "{e}");
+    let mut r = genuine;
+    r.policy.set_migrate_ma_allowed(true);
+    let e = check_guest(&r).unwrap_err();
+    assert!(e.to_string().contains("MIGRATE_MA"), "{e}");
+    let mut r = genuine;
+    r.policy.set_debug_allowed(true);
+    let e = check_guest(&r).unwrap_err();
+    assert!(e.to_string().contains("debugging"), "{e}");
+}
+
+#[test]
+fn certificates_outside_their_validity_are_refused() {
+    verify_sample(Policy {
+        now_unix: Some(IN_VALIDITY),
+        ..Policy::default()
+    })
+    .unwrap();
+    // The VCEK is valid from 2023-04-03 to 2030-04-03.
+    for at in [1_650_000_000, 1_930_000_000] {
+        let e = verify_sample(Policy {
+            now_unix: Some(at),
+            ..Policy::default()
+        })
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("VCEK certificate is valid from")
+                && e.to_string().contains(&at.to_string()),
+            "{at}: {e}"
+        );
+    }
+}
+
+#[test]
+fn a_crl_not_signed_by_amd_or_listing_the_vcek_is_refused() {
+    let e = verify_sample(Policy {
+        snp_crl_der: Some(b"not a CRL".to_vec()),
+        ..Policy::default()
+    })
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("not a DER certificate revocation list"),
+        "{e}"
+    );
+    let e = verify_sample(Policy {
+        snp_crl_der: Some(CRL_NOT_AMD.to_vec()),
+        ..Policy::default()
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("not by the VCEK's AMD root"), "{e}");
+    // The revocation lookup itself: the list names serial 0, the VCEK's.
+    let crl = x509_cert::crl::CertificateList::from_der(CRL_NOT_AMD).unwrap();
+    let vcek = x509_cert::Certificate::from_der(VCEK_MILAN).unwrap();
+    let ask = x509_cert::Certificate::from(sev::certs::snp::builtin::milan::ask().unwrap());
+    let e = revoked_among(&crl, &[("VCEK", &vcek)]).unwrap_err();
+    assert!(e.to_string().contains("VCEK certificate (serial"), "{e}");
+    assert!(e.to_string().contains("revoked"), "{e}");
+    // AMD's Milan ASK has another serial: not listed.
+    revoked_among(&crl, &[("ASK", &ask)]).unwrap();
 }

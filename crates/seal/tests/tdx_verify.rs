@@ -1,5 +1,7 @@
 //! TDX verification (feature `tdx`) with a sample TDX quote and its Intel
-//! collateral (public test data, see tests/data/tdx/README.md).
+//! collateral (public test data, see tests/data/tdx/README.md), and the
+//! attestation policy: expected RTMRs, and the TCB status SWHardeningNeeded
+//! accepted only when allowed.
 // Tests and examples may do I/O (files, environment, printing).
 #![allow(
     clippy::disallowed_methods,
@@ -8,6 +10,7 @@
 )]
 #![cfg(feature = "tdx")]
 
+use seal::evidence::tdx::{SW_HARDENING_NEEDED, check_status};
 use seal::evidence::tsm::TsmEvidence;
 use seal::evidence::{Evidence, Measurement, Policy, ReportData, verify};
 
@@ -95,4 +98,67 @@ fn altered_quotes_and_missing_collateral_are_rejected() {
         ..policy()
     };
     assert!(verify(&evidence(QUOTE), &m, &rd, &late).is_err());
+}
+
+/// The quote's RTMRs (TD report body after the 48-byte header, from +328).
+fn rtmrs(q: &[u8]) -> Vec<(usize, [u8; 48])> {
+    (0..4)
+        .map(|i| {
+            let off = 48 + 328 + 48 * i;
+            (i, q[off..off + 48].try_into().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn expected_rtmrs_must_match() {
+    let (m, rd) = fields(QUOTE);
+    let all = Policy {
+        tdx_rtmrs: rtmrs(QUOTE),
+        ..policy()
+    };
+    verify(&evidence(QUOTE), &m, &rd, &all).unwrap();
+    for i in 0..4 {
+        let mut expected = rtmrs(QUOTE);
+        expected[i].1[0] ^= 1;
+        let p = Policy {
+            tdx_rtmrs: expected,
+            ..policy()
+        };
+        let e = verify(&evidence(QUOTE), &m, &rd, &p).unwrap_err();
+        assert!(
+            e.to_string().contains(&format!("RTMR{i} is")),
+            "RTMR{i}: {e}"
+        );
+    }
+    let p = Policy {
+        tdx_rtmrs: vec![(4, [0; 48])],
+        ..policy()
+    };
+    let e = verify(&evidence(QUOTE), &m, &rd, &p).unwrap_err();
+    assert!(e.to_string().contains("index 4"), "{e}");
+}
+
+#[test]
+fn sw_hardening_needed_is_accepted_only_when_allowed() {
+    let ids = vec!["INTEL-SA-00615".to_string(), "INTEL-SA-00657".to_string()];
+    // The sample platform is up to date: nothing to accept, nothing listed.
+    let (m, rd) = fields(QUOTE);
+    let v = verify(&evidence(QUOTE), &m, &rd, &policy()).unwrap();
+    assert!(v.advisories.is_empty());
+    assert_eq!(
+        check_status("UpToDate", &[], false).unwrap(),
+        Vec::<String>::new()
+    );
+    let e = check_status(SW_HARDENING_NEEDED, &ids, false).unwrap_err();
+    assert!(
+        e.to_string().contains("INTEL-SA-00615, INTEL-SA-00657")
+            && e.to_string().contains("--allow-sw-hardening-needed"),
+        "{e}"
+    );
+    assert_eq!(check_status(SW_HARDENING_NEEDED, &ids, true).unwrap(), ids);
+    for status in ["OutOfDate", "ConfigurationNeeded", "Revoked"] {
+        let e = check_status(status, &ids, true).unwrap_err();
+        assert!(e.to_string().contains(status), "{e}");
+    }
 }

@@ -18,7 +18,7 @@ pub enum OwnerCommand {
     /// Seal an MNIST split (gzip IDX files) into a sealed dataset file.
     SealDataset(SealDatasetArgs),
     /// Verify enclave evidence, then seal the key bundle to the enclave's key.
-    Provision(ProvisionArgs),
+    Provision(Box<ProvisionArgs>),
     /// Print a fresh random nonce (hex) to give an enclave.
     Nonce(NonceArgs),
     /// Open a model exported by `plinius export` into a Darknet .weights file.
@@ -118,6 +118,25 @@ pub struct ProvisionArgs {
     /// the Unix epoch) instead of now.
     #[arg(long, value_name = "UNIX_SECONDS")]
     pub verify_at: Option<u64>,
+    /// SEV-SNP: the lowest TCB accepted, e.g. `bootloader=3,tee=0,snp=8,microcode=115`
+    /// (a component left out is not constrained). The report's TCB must also be
+    /// no newer than the one its VCEK certifies.
+    #[arg(long, value_name = "bootloader=N,tee=N,snp=N,microcode=N")]
+    pub snp_min_tcb: Option<String>,
+    /// SEV-SNP: AMD's certificate revocation list for the chip's family (DER or
+    /// PEM, from AMD's key distribution service); it must be signed by AMD's
+    /// root, current at the verification time, and list neither the ASK nor
+    /// the VCEK.
+    #[arg(long, value_name = "FILE")]
+    pub snp_crl: Option<PathBuf>,
+    /// TDX: a runtime measurement register the TD must report, INDEX=HEX
+    /// (index 0 to 3, 96 hex digits); repeat for several.
+    #[arg(long, value_name = "INDEX=HEX")]
+    pub tdx_rtmr: Vec<String>,
+    /// TDX: accept a platform whose TCB status is SWHardeningNeeded (the
+    /// advisory ids are printed); refused otherwise.
+    #[arg(long)]
+    pub allow_sw_hardening_needed: bool,
     #[command(flatten)]
     pub force: ForceArg,
 }
@@ -167,7 +186,7 @@ pub fn run(cmd: OwnerCommand) -> anyhow::Result<()> {
                 host::owner::seal_dataset(&o, &mut Bars::new(a.quiet.quiet))?
             );
         }
-        OwnerCommand::Provision(a) => print_provisioned(&host::provision::provision(&a.into())?),
+        OwnerCommand::Provision(a) => print_provisioned(&host::provision::provision(&(*a).into())?),
         OwnerCommand::Nonce(a) => println!("{}", host::provision::new_nonce(a.bytes)?),
         OwnerCommand::OpenModel(a) => {
             let o = OpenModelOptions {
@@ -197,6 +216,10 @@ impl From<ProvisionArgs> for ProvisionOptions {
             snp_vcek: a.snp_vcek,
             tdx_collateral: a.tdx_collateral,
             verify_at: a.verify_at,
+            snp_min_tcb: a.snp_min_tcb,
+            snp_crl: a.snp_crl,
+            tdx_rtmr: a.tdx_rtmr,
+            allow_sw_hardening_needed: a.allow_sw_hardening_needed,
             force: a.force.force,
         }
     }
@@ -206,6 +229,9 @@ impl From<ProvisionArgs> for ProvisionOptions {
 pub fn print_provisioned(p: &Provisioned) {
     if let Some(w) = p.warning() {
         eprintln!("{w}");
+    }
+    if let Some(n) = p.advisory_note() {
+        eprintln!("{n}");
     }
     println!("{p}");
 }

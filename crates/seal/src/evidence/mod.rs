@@ -235,6 +235,84 @@ pub struct Policy {
     /// Verification time for certificate and collateral validity, seconds
     /// since the Unix epoch (default: now).
     pub now_unix: Option<u64>,
+    /// SEV-SNP: the lowest TCB accepted; a report whose `reported_tcb` has a
+    /// component below it is refused (default: any TCB the VCEK certifies).
+    pub snp_min_tcb: Option<SnpTcb>,
+    /// SEV-SNP: AMD's certificate revocation list (DER) for the chip's
+    /// family; the VCEK and ASK must not be on it.
+    pub snp_crl_der: Option<Vec<u8>>,
+    /// TDX: runtime measurement registers the TD must report, as (index 0 to
+    /// 3, value); empty: RTMRs are not checked.
+    pub tdx_rtmrs: Vec<(usize, [u8; MEASUREMENT_LEN])>,
+    /// TDX: accept the platform TCB status `SWHardeningNeeded` (the advisory
+    /// ids are returned in [`Verified::advisories`]).
+    pub tdx_allow_sw_hardening_needed: bool,
+}
+
+/// An SEV-SNP TCB: the security version numbers of the platform's
+/// components, as in a report's `reported_tcb` and a VCEK's extensions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SnpTcb {
+    /// SVN of the PSP bootloader.
+    pub bootloader: u8,
+    /// SVN of the PSP operating system.
+    pub tee: u8,
+    /// SVN of the SNP firmware.
+    pub snp: u8,
+    /// Lowest microcode patch level of all cores.
+    pub microcode: u8,
+}
+
+impl SnpTcb {
+    /// The components with their names, in a fixed order.
+    pub fn components(&self) -> [(&'static str, u8); 4] {
+        [
+            ("bootloader", self.bootloader),
+            ("tee", self.tee),
+            ("snp", self.snp),
+            ("microcode", self.microcode),
+        ]
+    }
+
+    /// Parses `bootloader=N,tee=N,snp=N,microcode=N` (decimal; a component
+    /// left out is 0, so it constrains nothing as a minimum).
+    pub fn parse(s: &str) -> Result<Self> {
+        let bad = |m: String| SealError::format("SEV-SNP TCB", m);
+        let mut tcb = SnpTcb::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, value) = part
+                .split_once('=')
+                .ok_or_else(|| bad(format!("{part:?} is not NAME=NUMBER")))?;
+            let v: u8 = value.trim().parse().map_err(|_| {
+                bad(format!(
+                    "{name}={value}: the value must be a number from 0 to 255"
+                ))
+            })?;
+            match name.trim() {
+                "bootloader" => tcb.bootloader = v,
+                "tee" => tcb.tee = v,
+                "snp" => tcb.snp = v,
+                "microcode" => tcb.microcode = v,
+                n => {
+                    return Err(bad(format!(
+                        "unknown component {n:?} (expected bootloader, tee, snp or microcode)"
+                    )));
+                }
+            }
+        }
+        Ok(tcb)
+    }
+}
+
+impl std::fmt::Display for SnpTcb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self
+            .components()
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect();
+        f.write_str(&parts.join(","))
+    }
 }
 
 /// Evidence that passed verification.
@@ -246,6 +324,9 @@ pub struct Verified {
     pub measurement: Measurement,
     /// Whether it came from the simulated (insecure) platform.
     pub simulated: bool,
+    /// Security advisories the platform is exposed to and the policy
+    /// accepted (TDX `SWHardeningNeeded`: Intel advisory ids); empty if none.
+    pub advisories: Vec<String>,
 }
 
 /// Verifies evidence of one kind. One implementation per back-end.
@@ -298,6 +379,10 @@ pub fn verify(
             snp_vek_der: policy.snp_vek_der.clone(),
             tdx_collateral_json: policy.tdx_collateral_json.clone(),
             now_unix: policy.now_unix,
+            snp_min_tcb: policy.snp_min_tcb,
+            snp_crl_der: policy.snp_crl_der.clone(),
+            tdx_rtmrs: policy.tdx_rtmrs.clone(),
+            tdx_allow_sw_hardening_needed: policy.tdx_allow_sw_hardening_needed,
         }
         .verify(evidence, expected_measurement, expected_report_data),
     }
@@ -353,6 +438,25 @@ mod tests {
             report_data_without_measurement(&[1, 2], &[3]),
             report_data_without_measurement(&[1], &[2, 3])
         );
+    }
+
+    #[test]
+    fn snp_tcb_parses_and_prints() {
+        let t = SnpTcb::parse("bootloader=3, tee=0,snp=8,microcode=115").unwrap();
+        assert_eq!(
+            t,
+            SnpTcb {
+                bootloader: 3,
+                tee: 0,
+                snp: 8,
+                microcode: 115
+            }
+        );
+        assert_eq!(t.to_string(), "bootloader=3,tee=0,snp=8,microcode=115");
+        assert_eq!(SnpTcb::parse("snp=9").unwrap().snp, 9);
+        for bad in ["snp", "snp=256", "snp=x", "fmc=1"] {
+            assert!(SnpTcb::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -143,6 +143,7 @@ impl EvidenceVerifier for SimVerifier {
             backend: "sim".into(),
             measurement: ev.measurement,
             simulated: true,
+            advisories: Vec::new(),
         })
     }
 }

@@ -112,6 +112,14 @@ pub struct TsmVerifier {
     pub tdx_collateral_json: Option<Vec<u8>>,
     /// Verification time, seconds since the Unix epoch (default: now).
     pub now_unix: Option<u64>,
+    /// SEV-SNP: the lowest `reported_tcb` accepted.
+    pub snp_min_tcb: Option<super::SnpTcb>,
+    /// SEV-SNP: AMD's CRL (DER).
+    pub snp_crl_der: Option<Vec<u8>>,
+    /// TDX: the RTMRs (index, value) the TD must report.
+    pub tdx_rtmrs: Vec<(usize, [u8; MEASUREMENT_LEN])>,
+    /// TDX: accept the TCB status `SWHardeningNeeded`.
+    pub tdx_allow_sw_hardening_needed: bool,
 }
 
 impl EvidenceVerifier for TsmVerifier {
@@ -130,15 +138,28 @@ impl EvidenceVerifier for TsmVerifier {
         // Genuine first, then whether it is the expected one: a forged report
         // is reported as forged, a genuine one for another key or nonce as
         // stale.
+        #[cfg(any(feature = "snp", feature = "tdx"))]
+        let now = self.now_unix.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        });
         #[cfg(feature = "snp")]
         if ev.provider == "sev_guest" {
-            super::snp::verify_snp(&ev.outblob, &ev.auxblob, self.snp_vek_der.as_deref())?;
+            let checks = super::snp::SnpChecks {
+                vek_der: self.snp_vek_der.as_deref(),
+                min_tcb: self.snp_min_tcb,
+                crl_der: self.snp_crl_der.as_deref(),
+                now_unix: now,
+            };
+            super::snp::verify_snp(&ev.outblob, &ev.auxblob, &checks)?;
             let (m, rd) = ev.fields()?;
             check_fields(m, expected_measurement, rd, expected_report_data)?;
             return Ok(Verified {
                 backend: evidence.backend(),
                 measurement: *expected_measurement,
                 simulated: false,
+                advisories: Vec::new(),
             });
         }
         #[cfg(feature = "tdx")]
@@ -150,22 +171,22 @@ impl EvidenceVerifier for TsmVerifier {
                         .into(),
                 )
             })?;
-            let now = self.now_unix.unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs())
-            });
-            let (mr_td, verified_rd) = super::tdx::verify_tdx(&ev.outblob, collateral, now)?;
+            let checks = super::tdx::TdxChecks {
+                rtmrs: &self.tdx_rtmrs,
+                allow_sw_hardening_needed: self.tdx_allow_sw_hardening_needed,
+            };
+            let td = super::tdx::verify_tdx(&ev.outblob, collateral, now, &checks)?;
             check_fields(
-                &mr_td,
+                &td.mr_td,
                 expected_measurement,
-                &verified_rd,
+                &td.report_data,
                 expected_report_data,
             )?;
             return Ok(Verified {
                 backend: evidence.backend(),
                 measurement: *expected_measurement,
                 simulated: false,
+                advisories: td.advisories,
             });
         }
         Err(SealError::Evidence(format!(
