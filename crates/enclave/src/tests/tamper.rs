@@ -336,7 +336,6 @@ fn a_dataset_header_rewritten_after_it_was_verified_is_checked_again() {
     head[12..16].copy_from_slice(&1u32.to_le_bytes());
     let c = wire::checksum8(&head[..120]);
     head[120..128].copy_from_slice(&c);
-    drop(raw);
     let before = state_bytes(&e);
     let err = e.step(&pool).unwrap_err().to_string();
     assert!(err.contains("header of dataset"), "{err}");
