@@ -366,22 +366,26 @@ impl<'a> SealedDataset<'a> {
     /// Parses and validates the header of `bytes`; `what` names the source in errors.
     pub fn parse(bytes: &'a [u8], what: &str) -> Result<Self> {
         let header = parse_header(bytes, what)?;
-        let expected = header.file_len();
-        if bytes.len() != expected {
-            return Err(SealError::format(
-                what,
-                format!(
-                    "{} bytes, but the header announces {} records of {} bytes ({expected} bytes): \
-                     truncated or extended",
-                    bytes.len(),
-                    header.sample_count,
-                    header.record_len()
-                ),
-            ));
-        }
+        check_file_len(&header, bytes.len(), what)?;
         Ok(SealedDataset {
             header,
             raw_header: &bytes[..HEADER_LEN],
+            records: &bytes[HEADER_LEN..],
+        })
+    }
+
+    /// Like [`parse`](Self::parse), but the header is parsed (and later
+    /// verified, [`verify_header`](Self::verify_header)) from `header`, a
+    /// private copy of the first [`HEADER_LEN`] bytes taken with
+    /// [`private_header`]; only the records are taken from `bytes` (which
+    /// may be shared memory). `bytes` must still be exactly as long as the
+    /// header announces.
+    pub fn with_header(header: &'a [u8; HEADER_LEN], bytes: &'a [u8], what: &str) -> Result<Self> {
+        let fields = parse_header(header, what)?;
+        check_file_len(&fields, bytes.len(), what)?;
+        Ok(SealedDataset {
+            header: fields,
+            raw_header: header,
             records: &bytes[HEADER_LEN..],
         })
     }
@@ -455,16 +459,55 @@ impl<'a> SealedDataset<'a> {
 
 /// Checks the header seal of a sealed dataset from its first [`HEADER_LEN`]
 /// bytes alone, before its records are at hand: proves the header is the
-/// owner's and `key` the right one. Returns the header fields.
+/// owner's and `key` the right one. Returns the header fields. The header is
+/// read once, into a private copy that is then parsed and verified (`bytes`
+/// may be memory another party writes concurrently).
 pub fn verify_header_bytes(bytes: &[u8], key: &SealKey, what: &str) -> Result<DatasetHeader> {
-    let header = parse_header(bytes, what)?;
+    let copy = private_header(bytes, what)?;
+    let header = parse_header(&copy, what)?;
     SealedDataset {
         header,
-        raw_header: &bytes[..HEADER_LEN],
+        raw_header: &copy,
         records: &[],
     }
     .verify_header(key)?;
     Ok(header)
+}
+
+/// Copies the first [`HEADER_LEN`] bytes of `bytes` (a sealed dataset, or
+/// its header) into a private array: parse and verify that copy, never the
+/// shared bytes, so what is checked is what is used. A clear error if
+/// `bytes` is shorter than a header.
+pub fn private_header(bytes: &[u8], what: &str) -> Result<[u8; HEADER_LEN]> {
+    let head = bytes.get(..HEADER_LEN).ok_or_else(|| {
+        SealError::format(
+            what,
+            format!(
+                "{} bytes, shorter than the {HEADER_LEN}-byte header",
+                bytes.len()
+            ),
+        )
+    })?;
+    let mut copy = [0u8; HEADER_LEN];
+    copy.copy_from_slice(head);
+    Ok(copy)
+}
+
+/// Checks a file of `len` bytes is exactly as long as `header` announces.
+fn check_file_len(header: &DatasetHeader, len: usize, what: &str) -> Result<()> {
+    let expected = header.file_len();
+    if len != expected {
+        return Err(SealError::format(
+            what,
+            format!(
+                "{len} bytes, but the header announces {} records of {} bytes ({expected} bytes): \
+                 truncated or extended",
+                header.sample_count,
+                header.record_len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Parses and validates a dataset header (the first [`HEADER_LEN`] bytes).
@@ -568,6 +611,34 @@ mod tests {
             assert_eq!(out[1], (7 + i) as u8);
         }
         assert!(ds.record(5).is_err());
+    }
+
+    #[test]
+    fn the_header_is_parsed_and_verified_from_its_private_copy() {
+        let key = DatasetKey::generate().unwrap().record_key();
+        let (header, mut shared) = build(&key, 3, 2, 2);
+        let copy = private_header(&shared, "pool").unwrap();
+        // The host rewrites the shared header after the copy (another count,
+        // re-checksummed): parsing and verifying the copy sees the owner's.
+        shared[32..40].copy_from_slice(&1u64.to_le_bytes());
+        let c = wire::checksum8(&shared[..120]);
+        shared[120..128].copy_from_slice(&c);
+        let ds = SealedDataset::with_header(&copy, &shared, "pool").unwrap();
+        assert_eq!(*ds.header(), header);
+        ds.verify_header(&key).unwrap();
+        let mut out = vec![0u8; 5];
+        assert_eq!(ds.open_sample(&key, 2, &mut out).unwrap(), 2);
+        // The rewritten header itself parses (the checksum is keyless) but
+        // fails the seal; a short source is a clear error.
+        let forged = private_header(&shared, "pool").unwrap();
+        assert!(verify_header_bytes(&forged, &key, "pool").is_err());
+        assert_eq!(verify_header_bytes(&copy, &key, "pool").unwrap(), header);
+        let e = private_header(&shared[..100], "pool")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pool") && e.contains("shorter"), "{e}");
+        let e = SealedDataset::with_header(&copy, &shared[..shared.len() - 1], "pool");
+        assert!(e.unwrap_err().to_string().contains("truncated"));
     }
 
     #[test]

@@ -135,18 +135,52 @@ fn record_plain_len(aad: &[u8], len: usize) -> Result<usize> {
 /// `record.len() - OVERHEAD`). On failure `out` is zeroed and the error
 /// describes the record by its associated data; use
 /// [`SealError::for_record`] to give it a better name.
+///
+/// `record` is read exactly once: nonce and tag are copied to the stack and
+/// the ciphertext into `out`, which is then authenticated and decrypted in
+/// place. `record` may lie in memory another party writes concurrently (a
+/// shared mapping): AES-GCM reads the ciphertext twice (GHASH and CTR), and
+/// working on the private copy makes sure the plaintext is the decryption of
+/// exactly the bytes that were authenticated.
 pub fn open_into(key: &SealKey, aad: &[u8], record: &[u8], out: &mut [u8]) -> Result<()> {
+    let (nonce, tag) = copy_record(aad, record, out)?;
+    open_copied(key, aad, nonce, &tag, out)
+}
+
+/// The one read of a (possibly shared) record: returns its nonce and tag and
+/// copies its ciphertext into `out` (`out.len()` must be
+/// `record.len() - OVERHEAD`).
+fn copy_record(
+    aad: &[u8],
+    record: &[u8],
+    out: &mut [u8],
+) -> Result<([u8; NONCE_LEN], [u8; TAG_LEN])> {
     let n = record_plain_len(aad, record.len())?;
     check_len("plaintext buffer", out.len(), n)?;
-    let nonce = Nonce::try_assume_unique_for_key(&record[..NONCE_LEN])
-        .expect("nonce slice has NONCE_LEN bytes");
-    let ct = &record[NONCE_LEN..NONCE_LEN + n];
-    let tag = &record[NONCE_LEN + n..];
-    match key
-        .aead()
-        .open_separate_gather(nonce, Aad::from(aad), ct, tag, out)
-    {
-        Ok(()) => Ok(()),
+    let mut nonce = [0u8; NONCE_LEN];
+    nonce.copy_from_slice(&record[..NONCE_LEN]);
+    let mut tag = [0u8; TAG_LEN];
+    tag.copy_from_slice(&record[NONCE_LEN + n..]);
+    out.copy_from_slice(&record[NONCE_LEN..NONCE_LEN + n]);
+    Ok((nonce, tag))
+}
+
+/// Authenticates and decrypts, in place, a ciphertext [`copy_record`] put in
+/// `out`; zeroes `out` on failure.
+fn open_copied(
+    key: &SealKey,
+    aad: &[u8],
+    nonce: [u8; NONCE_LEN],
+    tag: &[u8; TAG_LEN],
+    out: &mut [u8],
+) -> Result<()> {
+    match key.aead().open_in_place_separate_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(aad),
+        tag,
+        out,
+    ) {
+        Ok(_) => Ok(()),
         Err(_) => {
             out.fill(0);
             Err(SealError::Open {
@@ -193,6 +227,34 @@ mod tests {
 
     fn key(b: u8) -> SealKey {
         Key256::from_bytes([b; 32]).seal_key()
+    }
+
+    #[test]
+    fn open_into_works_from_its_private_copy() {
+        let k = key(7);
+        let aad = b"shared record";
+        let plain: Vec<u8> = (0..100u8).collect();
+        let mut shared = seal_to_vec(&k, aad, &plain).unwrap();
+        let other = seal_to_vec(&k, aad, &[0xee; 100]).unwrap();
+        // The record is copied once; whatever the shared bytes become after
+        // that (another valid record, garbage) does not change the result.
+        let mut out = vec![0u8; plain.len()];
+        let (nonce, tag) = copy_record(aad, &shared, &mut out).unwrap();
+        shared.copy_from_slice(&other);
+        open_copied(&k, aad, nonce, &tag, &mut out).unwrap();
+        assert_eq!(out, plain);
+        let (nonce, tag) = copy_record(aad, &shared, &mut out).unwrap();
+        shared.fill(0x5a);
+        open_copied(&k, aad, nonce, &tag, &mut out).unwrap();
+        assert_eq!(out, [0xee; 100]);
+        // A copy that does not authenticate is zeroed, whatever the source.
+        let (nonce, mut tag) = copy_record(aad, &other, &mut out).unwrap();
+        tag[0] ^= 1;
+        assert!(open_copied(&k, aad, nonce, &tag, &mut out).is_err());
+        assert!(out.iter().all(|&b| b == 0));
+        // open_into is exactly copy then open.
+        open_into(&k, aad, &other, &mut out).unwrap();
+        assert_eq!(out, [0xee; 100]);
     }
 
     #[test]

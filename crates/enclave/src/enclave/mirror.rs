@@ -483,8 +483,11 @@ impl Enclave {
         let t0 = Instant::now();
         let (key, fp, lay) = (&self.keys.mirror, &self.fingerprint, &self.layout);
         let net = &mut self.net;
-        let check_it = |img: &[u8], want: u64, whose: &str| -> Result<()> {
-            match image::image_iteration(img) {
+        // Checked on the shared image before opening (a clear early error)
+        // and again on the opened meta record: the host may rewrite the
+        // image's plain header in between.
+        let check_it = |got: Option<u64>, want: u64, whose: &str| -> Result<()> {
+            match got {
                 Some(it) if it == want => Ok(()),
                 got => Err(EnclaveError::layout(
                     format!("{name}: mirror image"),
@@ -501,10 +504,15 @@ impl Enclave {
                 let dir = layout::read_directory(pool, &sb)?;
                 pool.read(|v| -> Result<_> {
                     let img = v.bytes(dir.image.off, lay.len)?;
-                    check_it(img, dir.iteration, "romulus directory")?;
+                    check_it(
+                        image::image_iteration(img),
+                        dir.iteration,
+                        "romulus directory",
+                    )?;
                     let read_ns = ns(t0);
                     let t = Instant::now();
                     let meta = image::open_image(key, fp, lay, img, net)?;
+                    check_it(Some(meta.iteration), dir.iteration, "romulus directory")?;
                     Ok((meta, read_ns, ns(t)))
                 })?
             }
@@ -516,11 +524,12 @@ impl Enclave {
                         "outside the raw region",
                     )
                 })?;
-                check_it(img, it, "ab selector")?;
+                check_it(image::image_iteration(img), it, "ab selector")?;
                 active = slot;
                 let read_ns = ns(t0);
                 let t = Instant::now();
                 let meta = image::open_image(key, fp, lay, img, net)?;
+                check_it(Some(meta.iteration), it, "ab selector")?;
                 (meta, read_ns, ns(t))
             }
             MirrorMode::Ssd => {

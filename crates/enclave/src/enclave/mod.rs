@@ -81,7 +81,7 @@ struct Session {
     sb: Superblock,
     pool: String,
     ab_active: u64,
-    dataset_checked: Option<[u8; 16]>,
+    dataset_checked: Option<[u8; seal::dataset::HEADER_LEN]>,
 }
 
 struct Sampler {
@@ -381,7 +381,9 @@ impl Enclave {
     /// Accuracy on a sealed test dataset (the owner's sealed test split),
     /// opened inside the enclave.
     pub fn evaluate_sealed(&mut self, sealed_test: &[u8]) -> Result<f32> {
-        let ds = SealedDataset::parse(sealed_test, "the sealed test dataset")?;
+        let what = "the sealed test dataset";
+        let header = seal::dataset::private_header(sealed_test, what)?;
+        let ds = SealedDataset::with_header(&header, sealed_test, what)?;
         ds.verify_header(&self.keys.dataset)?;
         let h = *ds.header();
         if h.pixels() != self.net.input_len() {

@@ -1,6 +1,6 @@
 //! The training loop: batch indices from the enclave's own sampler, sealed
-//! records opened in place from the pool's dataset area, one training step,
-//! mirror-out every K iterations.
+//! records copied from the pool's dataset area and opened in private memory,
+//! one training step, mirror-out every K iterations.
 
 use super::{Enclave, Sampler, ns};
 use crate::error::{EnclaveError, Result};
@@ -15,14 +15,19 @@ use std::time::Instant;
 impl Enclave {
     /// One training iteration, without mirroring: draws the batch indices
     /// from the enclave's sampler, opens those records of the dataset in the
-    /// pool's dataset area (in place: no copy before the enclave), trains one
+    /// pool's dataset area (each record is copied into the batch buffer, then
+    /// authenticated and decrypted there: [`seal::open_into`]), trains one
     /// step. A record that fails to open is an error naming the sample;
     /// nothing is trained and the sampler is rewound.
     pub fn step<B: PmBackend>(&mut self, pool: &Pool<B>) -> Result<IterationReport> {
         let sb = self.session()?.sb;
         let data = layout::complete_dataset(pool.raw(), sb.dataset_area)?;
-        let ds = SealedDataset::parse(data, "the dataset in the pool")?;
-        self.check_dataset(&ds)?;
+        // The header is read once into private memory, parsed and verified
+        // there: the host may write the shared mapping at any time.
+        let what = "the dataset in the pool";
+        let header = seal::dataset::private_header(data, what)?;
+        let ds = SealedDataset::with_header(&header, data, what)?;
+        self.check_dataset(&ds, &header)?;
         let t0 = Instant::now();
         let h = *ds.header();
         let per = h.pixels();
@@ -97,9 +102,16 @@ impl Enclave {
         })
     }
 
-    fn check_dataset(&mut self, ds: &SealedDataset<'_>) -> Result<()> {
+    /// Checks the dataset's header (`raw`: the private copy `ds` was parsed
+    /// from) unless these very header bytes were verified before in this
+    /// session.
+    fn check_dataset(
+        &mut self,
+        ds: &SealedDataset<'_>,
+        raw: &[u8; seal::dataset::HEADER_LEN],
+    ) -> Result<()> {
         let h = *ds.header();
-        if self.session()?.dataset_checked == Some(h.dataset_id) {
+        if self.session()?.dataset_checked.as_ref() == Some(raw) {
             return Ok(());
         }
         ds.verify_header(&self.keys.dataset)?;
@@ -117,7 +129,7 @@ impl Enclave {
             )));
         }
         if let Some(s) = self.session.as_mut() {
-            s.dataset_checked = Some(h.dataset_id);
+            s.dataset_checked = Some(*raw);
         }
         Ok(())
     }

@@ -320,3 +320,25 @@ fn incomplete_dataset_import_is_refused() {
     assert!(err.to_string().contains("incomplete"), "{err}");
     assert_eq!(e.iteration(), 0);
 }
+
+#[test]
+fn a_dataset_header_rewritten_after_it_was_verified_is_checked_again() {
+    let fx = Fixture::new(16);
+    let store = MemStore::default();
+    let (mut e, mut pool) = fx.attached(MirrorMode::Romulus, &store);
+    train_to(&mut e, &mut pool, 1);
+    // The host turns the verified train header into a test header with the
+    // same id, count and shape (re-checksummed: the checksum is keyless).
+    let sb = *e.superblock().unwrap();
+    let at = sb.dataset_area.off + IMPORT_HEADER_LEN;
+    let mut raw = pool.raw_mut();
+    let head = raw.bytes_mut(at, seal::dataset::HEADER_LEN).unwrap();
+    head[12..16].copy_from_slice(&1u32.to_le_bytes());
+    let c = wire::checksum8(&head[..120]);
+    head[120..128].copy_from_slice(&c);
+    let before = state_bytes(&e);
+    let err = e.step(&pool).unwrap_err().to_string();
+    assert!(err.contains("header of dataset"), "{err}");
+    assert_eq!(state_bytes(&e), before, "nothing trained");
+    assert_eq!(e.iteration(), 1);
+}
